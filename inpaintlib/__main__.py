@@ -1,0 +1,5 @@
+import sys
+
+from inpaintlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""Plot helpers used by every chapter: image grids, loss curves, heat maps.
+
+Defined in Chapter 0 (Foundations).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def to_numpy_image(image) -> np.ndarray:
+    """(3,H,W) tensor in [0,1] (or (H,W,3) array) -> (H,W,3) float array for ``imshow``."""
+    if torch.is_tensor(image):
+        image = image.detach().float().cpu()
+        if image.ndim == 3 and image.shape[0] in (1, 3):
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        image = image / 255.0
+    return np.clip(image.squeeze(), 0, 1)
+
+
+def show_masked(image: torch.Tensor, mask: torch.Tensor, colour=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    """The image with its hole painted in ``colour`` (white by default), for display."""
+    fill = torch.tensor(colour, dtype=image.dtype, device=image.device).view(-1, 1, 1)
+    return image * (1 - mask) + fill * mask
+
+
+def image_grid(columns: dict[str, torch.Tensor], n: int | None = None, size: float = 2.0, title: str | None = None):
+    """A grid with one column per entry of ``columns`` (e.g. masked / output / ground truth) and
+    one row per image of the batches.
+
+    Defined in Chapter 0 (Foundations). Each value is a (B,3,H,W) batch in [0,1] (or (B,1,H,W)
+    for masks, shown in grey). Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    rows = min(len(v) for v in columns.values())
+    rows = min(rows, n) if n else rows
+    fig, axes = plt.subplots(rows, len(names), figsize=(size * len(names), size * rows), squeeze=False)
+    for r in range(rows):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            img = to_numpy_image(columns[name][r])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(history: dict[str, list], keys=None, title: str = "Training losses", logy: bool = True,
+                phases: bool = True, ax=None):
+    """Plot each loss term of a training history against the optimisation step, one panel per term.
+
+    Defined in Chapter 0 (Foundations). ``history`` is what :func:`inpaintlib.train.train`
+    records (also stored in checkpoints). Phase changes (e.g. GLCIC's three phases) are drawn as
+    vertical lines. Losses are unitless; the x axis is in optimisation steps.
+    """
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in (keys or history) if k not in ("step", "phase")]
+    if ax is None:
+        cols = min(3, len(keys))
+        rows = math.ceil(len(keys) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+        axes = axes.ravel()
+    else:
+        axes, fig = [ax] * len(keys), ax.figure
+    steps = np.asarray(history["step"])
+    for a, key in zip(axes, keys):
+        values = np.asarray(history[key], dtype=float)
+        ok = np.isfinite(values)
+        a.plot(steps[ok], values[ok], label=key)
+        if logy and ok.any() and (values[ok] > 0).all():
+            a.set_yscale("log")
+        a.set_xlabel("optimisation step")
+        a.set_ylabel("loss (unitless)")
+        a.set_title(key, fontsize=10)
+        if phases and history.get("phase"):
+            ph = history["phase"]
+            for i in range(1, len(ph)):
+                if ph[i] != ph[i - 1]:
+                    a.axvline(steps[i], color="grey", ls="--", lw=0.8)
+    for a in list(axes)[len(keys):]:
+        a.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def heat_map(values, title: str = "", label: str = "", ax=None, cmap: str = "viridis"):
+    """Show a 2-D array (attention, receptive field, hole-ratio map ...) with a labelled colour bar.
+
+    Defined in Chapter 0 (Foundations).
+    """
+    import matplotlib.pyplot as plt
+
+    if torch.is_tensor(values):
+        values = values.detach().float().cpu().numpy()
+    values = np.asarray(values).squeeze()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 3.4))
+    im = ax.imshow(values, cmap=cmap)
+    ax.figure.colorbar(im, ax=ax, label=label)
+    ax.set_title(title)
+    ax.set_xlabel("x (pixels)")
+    ax.set_ylabel("y (pixels)")
+    return ax.figure

@@ -1,0 +1,66 @@
+"""Names of every method in the book and how to load them.
+
+Defined in Chapter 0 (Foundations).
+
+``load_pretrained(name)`` builds a classical baseline, or a trained network from
+``data/checkpoints/<name>.pt`` (trained by the book itself: no pretrained inpainting weights can
+be downloaded in our setting).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from inpaintlib.baselines import BASELINES
+from inpaintlib.checkpoint import build_generator, read_checkpoint
+
+#: learned models in chapter order; each has a shipped checkpoint ``data/checkpoints/<name>.pt``
+LEARNED_MODELS: dict[str, str] = {
+    "context_encoder": "Chapter 1 (Context Encoder)",
+}
+
+
+def checkpoint_dir() -> Path:
+    """Folder of the shipped checkpoints (``data/checkpoints``). Defined in Chapter 0."""
+    from inpaintlib.data import DATA_DIR
+
+    return Path(DATA_DIR) / "checkpoints"
+
+
+def checkpoint_path(name: str) -> Path:
+    return checkpoint_dir() / f"{name}.pt"
+
+
+def available_models(include_untrained: bool = False) -> list[str]:
+    """Names ``load_pretrained`` accepts: the classical baselines and every learned model whose
+    checkpoint is shipped (all learned models with ``include_untrained=True``).
+
+    Defined in Chapter 0 (Foundations).
+    """
+    learned = [n for n in LEARNED_MODELS if include_untrained or checkpoint_path(n).is_file()]
+    return list(BASELINES) + learned
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu"):
+    """The model ``name`` ready for :func:`inpaintlib.inpaint`: eval mode, on ``device`` (CPU by default).
+
+    Defined in Chapter 0 (Foundations). The checkpoint's metadata (profile, steps, device,
+    metrics ...) and loss history are attached as ``model.checkpoint_meta`` and
+    ``model.checkpoint_history``.
+    """
+    if name in BASELINES:
+        return BASELINES[name]().to(device).eval()
+    if name not in LEARNED_MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {available_models(include_untrained=True)}")
+    path = checkpoint_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped checkpoint for {name!r} at {path}; train one with "
+            f"`python -m inpaintlib train {name}` and copy it there"
+        )
+    ckpt = read_checkpoint(path)
+    model = build_generator(ckpt).to(device).eval()
+    model.checkpoint_meta = ckpt["meta"]
+    model.checkpoint_history = ckpt["history"]
+    return model

@@ -1,0 +1,121 @@
+"""`inpaintlib.inpaint`: input handling, clear errors, size adaptation, compositing (Chapter 0)."""
+import numpy as np
+import pytest
+import torch
+
+from inpaintlib.api import inpaint
+from inpaintlib.baselines import TeleaInpainter
+from inpaintlib.models.base import InpaintingModel
+from inpaintlib.models.context_encoder import ContextEncoder
+
+
+def _image_and_mask(h=40, w=48):
+    torch.manual_seed(0)
+    image = torch.rand(3, h, w)
+    mask = torch.zeros(h, w)
+    mask[10:20, 12:30] = 1
+    return image, mask
+
+
+def test_tensor_in_tensor_out_and_known_pixels_copied():
+    image, mask = _image_and_mask()
+    out = inpaint(image, mask, "telea")
+    assert out.shape == image.shape and out.dtype == image.dtype
+    assert torch.equal(out[:, mask == 0], image[:, mask == 0])
+    assert not torch.equal(out[:, mask == 1], image[:, mask == 1])
+
+
+def test_batched_tensor_with_batched_mask():
+    image, mask = _image_and_mask()
+    out = inpaint(image.expand(2, -1, -1, -1).clone(), mask[None, None].expand(2, 1, -1, -1), TeleaInpainter())
+    assert out.shape == (2, 3, 40, 48)
+
+
+def test_numpy_uint8_in_numpy_uint8_out():
+    image, mask = _image_and_mask()
+    arr = (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    for m in (mask.numpy() > 0, (mask.numpy() * 255).astype(np.uint8), mask.numpy().astype(np.uint8)):
+        out = inpaint(arr, m, "navier_stokes")
+        assert out.dtype == np.uint8 and out.shape == arr.shape
+        assert np.array_equal(out[mask.numpy() == 0], arr[mask.numpy() == 0])
+
+
+@pytest.mark.parametrize(
+    "image, mask, message",
+    [
+        (np.zeros((40, 48, 4), np.uint8), np.zeros((40, 48), bool), "RGBA"),
+        (np.zeros((40, 48), np.uint8), np.zeros((40, 48), bool), r"\(H,W,3\)"),
+        (np.zeros((40, 48, 3), np.float32), np.zeros((40, 48), bool), "uint8"),
+        (torch.zeros(3, 40, 48, dtype=torch.uint8), torch.zeros(40, 48), "float in"),
+        (torch.full((3, 40, 48), 255.0), torch.zeros(40, 48), "divided by 255"),
+        (torch.zeros(4, 40, 48), torch.zeros(40, 48), "RGBA"),
+        (torch.zeros(3, 40, 48), torch.full((40, 48), 0.5), "binary"),
+        (np.zeros((40, 48, 3), np.uint8), np.full((40, 48), 7, np.uint8), "binary"),
+        (torch.zeros(3, 40, 48), torch.zeros(20, 48), "does not match"),
+        (torch.zeros(3, 40, 48), torch.ones(40, 48), "polarity|valid"),
+        (torch.zeros(3, 40, 48), torch.zeros(2, 2, 40, 48), "shape"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(image, mask, message):
+    with pytest.raises(ValueError, match=message):
+        inpaint(image, mask, "telea")
+
+
+def test_unknown_model_name():
+    image, mask = _image_and_mask()
+    with pytest.raises(ValueError, match="unknown model"):
+        inpaint(image, mask, "no_such_model")
+
+
+class _RecordingModel(InpaintingModel):
+    """Fills the hole with 0.5 and remembers the input size it was given."""
+
+    name = display_name = "recorder"
+    size_multiple = 8
+
+    def forward(self, masked, mask):
+        self.seen = tuple(masked.shape[-2:])
+        return torch.full_like(masked, 0.5)
+
+
+def test_padding_to_the_model_stride_and_cropping_back():
+    image, mask = _image_and_mask(30, 45)
+    model = _RecordingModel()
+    out = inpaint(image, mask, model)
+    assert model.seen == (32, 48)
+    assert out.shape == (3, 30, 45)
+    assert torch.all(out[:, mask == 1] == 0.5)
+
+
+def test_image_too_small_for_the_model():
+    with pytest.raises(ValueError, match="at least 128x128"):
+        inpaint(torch.rand(3, 64, 64), torch.zeros(64, 64), ContextEncoder())
+
+
+def test_fixed_size_model_gets_a_window_around_an_off_centre_hole():
+    torch.manual_seed(0)
+    model = ContextEncoder().eval()
+    image = torch.rand(3, 200, 180)
+    mask = torch.zeros(200, 180)
+    mask[150:190, 5:45] = 1  # near the corner: the window must be padded
+    out = inpaint(image, mask, model)
+    assert out.shape == image.shape
+    assert torch.equal(out[:, mask == 0], image[:, mask == 0])
+    assert not torch.allclose(out[:, mask == 1], image[:, mask == 1])
+    big = torch.zeros(200, 180)
+    big[10:90, 10:90] = 1
+    with pytest.raises(ValueError, match="fills holes up to 64x64"):
+        inpaint(image, big, model)
+
+
+def test_the_model_never_sees_the_true_hole_pixels():
+    image, mask = _image_and_mask(32, 32)
+
+    class Spy(InpaintingModel):
+        name = display_name = "spy"
+
+        def forward(self, masked, m):
+            assert torch.all(masked[m.expand_as(masked) > 0] == 0)
+            return masked
+
+    inpaint(image + 0.0, mask, Spy())
