@@ -60,7 +60,7 @@ def save_checkpoint(
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "step": int(step),
         "meta": {"saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                 "torch_version": torch.__version__, **meta},
+                 "torch_version": str(torch.__version__), **meta},
         "history": history or {},
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -80,15 +80,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def build_generator(ckpt: dict[str, Any]) -> nn.Module:
+def build_generator(ckpt: dict[str, Any], cls: type | None = None) -> nn.Module:
     """Rebuild the generator of a checkpoint from its class path and config, with its weights.
 
-    Defined in Chapter 0 (Foundations). Only classes inside ``inpaintlib`` are accepted.
+    Defined in Chapter 0 (Foundations). Only classes inside ``inpaintlib`` are imported by
+    name; pass ``cls`` to rebuild a class of your own.
     """
-    module_name, _, cls_name = ckpt["class"].rpartition(".")
-    if not module_name.startswith("inpaintlib."):
-        raise ValueError(f"refusing to build {ckpt['class']!r}: only inpaintlib classes are allowed")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    if cls is None:
+        module_name, _, cls_name = ckpt["class"].rpartition(".")
+        if not module_name.startswith("inpaintlib."):
+            raise ValueError(f"refusing to import {ckpt['class']!r}: only inpaintlib classes are imported "
+                             "by name; pass cls= for your own class")
+        cls = getattr(importlib.import_module(module_name), cls_name)
     net = cls(**ckpt["config"])
     net.load_state_dict(ckpt["state_dicts"]["generator"])
     return net

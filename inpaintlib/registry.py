@@ -20,6 +20,11 @@ LEARNED_MODELS: dict[str, str] = {
     "context_encoder": "Chapter 1 (Context Encoder)",
 }
 
+#: ablation checkpoints shipped beside the models (loadable, but not listed as models)
+ABLATIONS: dict[str, str] = {
+    "context_encoder_l2": "Chapter 1 (Context Encoder), L2 loss only",
+}
+
 
 def checkpoint_dir() -> Path:
     """Folder of the shipped checkpoints (``data/checkpoints``). Defined in Chapter 0."""
@@ -51,7 +56,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
     """
     if name in BASELINES:
         return BASELINES[name]().to(device).eval()
-    if name not in LEARNED_MODELS:
+    if name not in LEARNED_MODELS and name not in ABLATIONS:
         raise ValueError(f"unknown model {name!r}; available: {available_models(include_untrained=True)}")
     path = checkpoint_path(name)
     if not path.is_file():

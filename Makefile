@@ -1,0 +1,101 @@
+# Deep Image Inpainting, Rebuilt -- build, test and explore the book.
+#
+#   make book    execute every notebook (INPAINT_PROFILE=book unless set) and build _build/html
+#   make test    unit tests, notebooks in the smoke profile, a no-execute -W build, browser checks
+#   make lab     JupyterLab on the notebooks
+#   make clean   remove _build
+#
+# Everything runs inside .venv (created with `python3 -m venv` when missing). Always through
+# `.venv/bin/python -m ...`, so a moved or rebuilt venv never runs stale entry-point scripts.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON3      ?= python3
+VENV         := .venv
+PY           := $(VENV)/bin/python
+STAMP        := $(VENV)/.installed.stamp
+# jupyter-book 1.x has no `python -m` entry point: call its CLI function through the venv's python.
+JB           := $(PY) -c 'import sys; from jupyter_book.cli.main import main; sys.argv[0] = "jupyter-book"; sys.exit(main())'
+CHECK_DIR    := _build/check
+CHECK_HTML   := $(CHECK_DIR)/_build/html
+BOOK_FLAGS   ?= --all
+export PATH  := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export MPLBACKEND := Agg
+
+.PHONY: help setup assets book test test-unit test-notebooks test-build test-browser lab clean
+# The test stages must run one after the other, even under `make -j`.
+.NOTPARALLEL:
+
+help:
+	@echo "make book   build the book (executes the notebooks; INPAINT_PROFILE=book by default)"
+	@echo "make test   unit tests + notebooks (smoke profile) + no-execute -W build + browser checks"
+	@echo "make lab    JupyterLab on notebooks/"
+	@echo "make clean  remove _build/"
+
+# ------------------------------------------------------------------ environment
+
+$(PY):
+	$(PYTHON3) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+setup: $(STAMP)
+
+# MathJax, RequireJS and the ipywidgets html-manager, from npm into book/_offline (skips when present).
+assets:
+	scripts/fetch_web_assets.sh
+
+# ------------------------------------------------------------------ the book
+
+book: setup assets
+	export INPAINT_PROFILE="$${INPAINT_PROFILE:-book}"
+	echo "== building the book, executing notebooks with INPAINT_PROFILE=$$INPAINT_PROFILE"
+	start=$$(date +%s)
+	$(JB) build . $(BOOK_FLAGS)
+	echo "== book built in $$(( $$(date +%s) - start )) s; open:"
+	echo "$(CURDIR)/_build/html/index.html"
+
+# ------------------------------------------------------------------ tests
+
+# `make test` runs the four stages in order and stops at the first failure; each stage is also a
+# target of its own (e.g. `make test-browser` after `make test-build`).
+# pytest exit status 5 means "no tests collected": not a failure here.
+test: setup assets
+	start=$$(date +%s)
+	$(MAKE) --no-print-directory test-unit test-notebooks test-build test-browser
+	echo "== make test passed in $$(( $$(date +%s) - start )) s"
+
+test-unit: setup
+	echo "== (a) unit tests"
+	$(PY) -m pytest tests --ignore=tests/test_book_browser.py || [ $$? -eq 5 ]
+
+test-notebooks: setup
+	echo "== (b) every notebook under nbval, INPAINT_PROFILE=smoke"
+	INPAINT_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env notebooks || [ $$? -eq 5 ]
+
+# Sphinx/MyST warnings (broken toc entry, unknown cross-reference or citation) fail the build.
+test-build: setup assets
+	echo "== (c) book build without executing notebooks, -W --keep-going"
+	rm -rf $(CHECK_DIR)
+	$(PY) scripts/book_config.py --execute off --out $(CHECK_DIR)/_config.yml
+	$(JB) build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) --all -W --keep-going
+
+test-browser: setup
+	echo "== (d) headless browser checks of $(CHECK_HTML)"
+	BOOK_HTML_DIR="$(CURDIR)/$(CHECK_HTML)" $(PY) -m pytest -rs tests/test_book_browser.py || [ $$? -eq 5 ]
+
+# ------------------------------------------------------------------ interactive
+
+lab: setup assets
+	$(PY) -m jupyterlab notebooks/
+
+clean:
+	rm -rf _build

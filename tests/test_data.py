@@ -1,0 +1,140 @@
+"""Tests of inpaintlib.data and of the committed data/ folder."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaintlib import data as D
+from inpaintlib import masks as M
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch):
+    """A private copy of data/ (without checkpoints) that the test may damage."""
+    dst = tmp_path / "data"
+    shutil.copytree(D.data_dir(), dst, ignore=shutil.ignore_patterns("checkpoints"))
+    monkeypatch.setenv("INPAINT_DATA_DIR", str(dst))
+    return dst
+
+
+def test_data_dir_default_and_override(monkeypatch, tmp_path):
+    monkeypatch.delenv("INPAINT_DATA_DIR", raising=False)
+    assert D.data_dir() == Path(D.__file__).resolve().parent.parent / "data"
+    monkeypatch.setenv("INPAINT_DATA_DIR", str(tmp_path))
+    assert D.data_dir() == tmp_path
+
+
+def test_manifest_fields_and_disjoint_splits():
+    photos = D.load_manifest()["photos"]
+    assert len(photos) >= 35
+    for rec in photos:
+        for key in ("file", "source", "source_version", "original_path", "license", "sha256", "width", "height", "split"):
+            assert rec[key] not in (None, ""), (rec["name"], key)
+        assert max(rec["width"], rec["height"]) <= 1024
+    sets = {s: {p.name for p in D.photo_paths(s)} for s in D.SPLITS}
+    assert sets["train"] and len(sets["val"]) >= 4 and len(sets["test"]) >= 4
+    assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+    assert len(D.photo_paths("all")) == len(photos)
+    with pytest.raises(ValueError, match="unknown split"):
+        D.photo_paths("validation")
+
+
+def test_test_crops_come_from_test_photos():
+    test_names = {r["name"] for r in D.load_manifest()["photos"] if r["split"] == "test"}
+    manifest = D.load_test_manifest()
+    assert {r["photo"] for r in manifest["images"]} <= test_names
+
+
+def test_altered_file_is_detected(data_copy):
+    victim = data_copy / D.load_manifest()["photos"][0]["file"]
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(D.DataIntegrityError, match=victim.name):
+        D.photo_paths("all")
+
+
+def test_missing_file_is_detected(data_copy):
+    (data_copy / "testset" / "images" / "0003.png").unlink()
+    with pytest.raises(D.DataIntegrityError, match="0003.png.*missing"):
+        D.load_test_set()
+    mask = data_copy / "testset" / "masks" / "ff20-30" / "0001.png"
+    mask.write_bytes(mask.read_bytes() + b"\0")
+    with pytest.raises(D.DataIntegrityError, match="0001.png"):
+        D.load_test_masks("ff20-30")
+    assert issubclass(D.DataIntegrityError, ValueError)
+
+
+def test_load_photo():
+    a = D.load_photo("chelsea")
+    assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+    assert np.array_equal(a, D.load_photo(D.data_dir() / "photos" / "chelsea.jpg"))
+    assert D.load_photo("camera").shape[2] == 3  # greyscale photos come as 3 channels
+    with pytest.raises(FileNotFoundError):
+        D.load_photo("no_such_photo")
+
+
+def test_dataset_deterministic_and_sized():
+    ds = D.InpaintingImages("train", size=96, length=20, seed=3)
+    x = ds[5]
+    assert x.shape == (3, 96, 96) and x.dtype == torch.float32
+    assert 0 <= x.min() and x.max() <= 1
+    again = D.InpaintingImages("train", size=96, length=20, seed=3)
+    assert torch.equal(again[5], x)
+    assert not torch.equal(D.InpaintingImages("train", size=96, length=20, seed=4)[5], x)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[5], x)
+    assert len(ds) == 20
+    assert D.InpaintingImages("val", size=200, length=3)[2].shape == (3, 200, 200)
+    with pytest.raises(ValueError, match="unknown split"):
+        D.InpaintingImages("training")
+    with pytest.raises(IndexError):
+        ds[20]
+
+
+def test_dataset_deterministic_through_workers():
+    ds = D.InpaintingImages("train", size=32, length=8, seed=1)
+    direct = torch.stack([ds[i] for i in range(8)])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    assert torch.equal(torch.cat(list(loader)), direct)
+
+
+def test_dataset_user_folder(tmp_path):
+    folder = tmp_path / "celeba"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(40, 60), (200, 150), (128, 128)]):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / ("sub" if i else "") / f"{i}.png")
+    ds = D.InpaintingImages(root=folder, size=64, length=None, seed=0)
+    assert len(ds) == 3 and len(ds.files) == 3
+    items = [ds[i] for i in range(3)]
+    assert all(x.shape == (3, 64, 64) for x in items)
+    assert torch.equal(D.InpaintingImages(root=folder, size=64, length=None, seed=0)[1], items[1])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        D.InpaintingImages(root=tmp_path / "empty")
+    with pytest.raises(FileNotFoundError):
+        D.InpaintingImages(root=tmp_path / "missing")
+
+
+def test_test_set_and_masks():
+    images = D.load_test_set()
+    assert images.shape[1:] == (3, 128, 128) and 90 <= images.shape[0] <= 110
+    assert images.dtype == torch.float32 and 0 <= images.min() and images.max() <= 1
+    assert D.load_test_set(n=5).shape == (5, 3, 128, 128)
+    center = D.load_test_masks("center")
+    assert center.shape == (images.shape[0], 1, 128, 128)
+    assert torch.equal(center, M.center_square_mask(images.shape[0], 128, 128))
+    buckets = D.load_test_manifest()["buckets"]
+    for kind in D.TEST_MASK_KINDS[1:]:
+        m = D.load_test_masks(kind)
+        assert m.shape == center.shape
+        M.check_mask(m, images)
+        low, high = buckets[kind]
+        r = M.hole_ratio(m)
+        assert ((r >= low) & (r < high)).all(), kind
+    with pytest.raises(ValueError, match="unknown test mask kind"):
+        D.load_test_masks("ff50-60")
