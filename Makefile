@@ -94,7 +94,7 @@ test-browser: setup
 
 # ------------------------------------------------------------------ interactive
 
-lab: setup assets
+lab: setup
 	$(PY) -m jupyterlab notebooks/
 
 clean:

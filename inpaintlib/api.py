@@ -31,7 +31,7 @@ def _as_float_image(image) -> tuple[torch.Tensor, str]:
             raise ValueError("got an RGBA image (H,W,4): drop the alpha channel first, e.g. image[..., :3]")
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"a NumPy image must have shape (H,W,3) (RGB), got {image.shape}")
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0, "numpy"
+        return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0, "numpy"
     if not torch.is_tensor(image):
         raise ValueError(f"image must be a torch tensor or a uint8 NumPy array, got {type(image).__name__}")
     if not image.is_floating_point():

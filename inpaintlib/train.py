@@ -14,8 +14,13 @@ What the loop does for every recipe:
   "discriminators alone", then "joint" — each training only the networks it names;
 * shows progress with tqdm, records every loss term in a history, saves resumable checkpoints
   and, at the end, measures the generator on the fixed test set;
-* works under ``torchrun --nproc_per_node=N`` (DistributedDataParallel): each process takes every
-  N-th batch index, gradients are averaged, rank 0 logs and saves.
+* works under ``torchrun --nproc_per_node=N`` (distributed data parallel): each process takes
+  every N-th batch, the networks start from rank 0's weights, and before every optimiser step
+  the gradients are averaged over all processes (an all-reduce, the same communication that
+  ``DistributedDataParallel`` performs). We average explicitly rather than wrapping the networks
+  in ``DistributedDataParallel`` because GAN recipes call a discriminator several times per
+  backward pass and freeze networks phase by phase, which DDP's reducer rejects unless
+  configured per recipe; rank 0 logs and saves.
 
 Ablations are small :class:`Recipe` subclasses that override one attribute (labml.ai style).
 """
@@ -151,6 +156,27 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def _broadcast_from_rank0(nets: dict[str, nn.Module], buffers_only: bool = False) -> None:
+    import torch.distributed as dist
+
+    for net in nets.values():
+        tensors = list(net.buffers()) if buffers_only else [*net.parameters(), *net.buffers()]
+        for t in tensors:
+            dist.broadcast(t.data, src=0)
+
+
+def _average_gradients(net: nn.Module, world: int) -> None:
+    """All-reduce (sum) every gradient over the processes and divide by their number."""
+    if world <= 1:
+        return
+    import torch.distributed as dist
+
+    for p in net.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
 def set_trainable(nets: dict[str, nn.Module], names: tuple[str, ...]) -> None:
     """Turn gradients on for the networks in ``names`` and off for the others. Defined in Chapter 0."""
     for name, net in nets.items():
@@ -211,8 +237,7 @@ def train(
         start, history = ckpt["step"], ckpt["history"]
 
     if world > 1:
-        nets = {k: nn.parallel.DistributedDataParallel(v, device_ids=[dev.index] if dev.type == "cuda" else None)
-                if any(p.requires_grad for p in v.parameters()) else v for k, v in nets.items()}
+        _broadcast_from_rank0(nets)
 
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=_Batches(start, phases_len, settings.batch_size, rank, world),
@@ -250,6 +275,7 @@ def train(
                 with autocast():
                     loss_d, parts = recipe.discriminator_loss(nets, images, masks)
                 loss_d.backward()
+                _average_gradients(nets["discriminator"], world)
                 optimizers["discriminator"].step()
             logs.update({f"D/{k}": v for k, v in parts.items()})
         if "generator" in phase.train:
@@ -257,6 +283,7 @@ def train(
             with autocast():
                 loss_g, parts = recipe.generator_loss(nets, images, masks)
             loss_g.backward()
+            _average_gradients(nets["generator"], world)
             optimizers["generator"].step()
             logs.update({f"G/{k}": v for k, v in parts.items()})
         step += 1
@@ -280,7 +307,9 @@ def train(
     meta_metrics = None
     for net in nets.values():
         net.eval()
-    generator = getattr(nets["generator"], "module", nets["generator"])
+    if world > 1:
+        _broadcast_from_rank0(nets, buffers_only=True)  # e.g. BatchNorm statistics: keep rank 0's
+    generator = nets["generator"]
     if evaluate and settings.eval_images and rank == 0:
         from inpaintlib.evaluation import evaluate_model
 
@@ -291,7 +320,6 @@ def train(
     if rank == 0 and out is not False:
         path = _save(recipe, nets, optimizers, history, step, settings, profile, dev, t0, out, seed, data, world,
                      meta_metrics)
-    nets = {k: getattr(v, "module", v) for k, v in nets.items()}
     return TrainResult(nets=nets, history=history, meta=meta, checkpoint=path)
 
 

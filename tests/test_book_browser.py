@@ -2,7 +2,8 @@
 
 For every page of the build (``$BOOK_HTML_DIR``, default ``_build/html``):
 
-* the maths is typeset (MathJax's ``<mjx-container>`` elements exist on pages with maths);
+* the maths is typeset (MathJax's ``<mjx-container>`` elements exist on pages with maths), and
+  saved ipywidgets are rendered by the local html-manager;
 * every ``<img>`` points at an existing local file;
 * no ``script``/``link``/``img``/``iframe``/... element in the rendered DOM, in the static HTML, or
   in the local CSS/JS it loads points at a remote ``http(s)://`` URL (plain ``<a href>`` links to
@@ -257,3 +258,6 @@ def test_page_renders_offline(page, rendered):
     if _has_math(source):
         assert "<mjx-container" in dom, f"{name}: maths present but not typeset by MathJax"
         assert "MathJax.js?config" not in dom and "<mjx-merror" not in dom, f"{name}: MathJax error"
+    if "application/vnd.jupyter.widget-view+json" in source:
+        assert re.search(r'<div[^>]+class="[^"]*\bjupyter-widgets\b', dom), (
+            f"{name}: the page has ipywidgets but the local html-manager rendered none")

@@ -191,3 +191,17 @@ def test_offline_asset_paths_exist_when_fetched():
     assert (offline / SPHINX["mathjax_path"]).is_file()
     for path in SPHINX["nb_ipywidgets_js"]:
         assert (offline / path).is_file(), path
+
+
+def test_no_execute_config_variant(tmp_path):
+    """scripts/book_config.py (used by `make test`) only switches execution off."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "_config.yml"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "book_config.py"), "--execute", "off",
+                    "--out", str(out)], check=True, capture_output=True)
+    variant = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert variant["execute"]["execute_notebooks"] == "off"
+    variant["execute"]["execute_notebooks"] = CONFIG["execute"]["execute_notebooks"]
+    assert variant == CONFIG
