@@ -24,7 +24,10 @@ CHECK_HTML   := $(CHECK_DIR)/_build/html
 BOOK_FLAGS   ?= --all
 export PATH  := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-export MPLBACKEND := Agg
+
+# Tests never open plot windows. Only for tests: in a Jupyter kernel MPLBACKEND=Agg would replace
+# the inline backend and the built book would lose its figures (so `book` and `lab` unset it).
+test test-unit test-notebooks test-build test-browser: export MPLBACKEND := Agg
 
 .PHONY: help setup assets book test test-unit test-notebooks test-build test-browser lab clean
 # The test stages must run one after the other, even under `make -j`.
@@ -56,6 +59,7 @@ assets:
 # ------------------------------------------------------------------ the book
 
 book: setup assets
+	unset MPLBACKEND
 	export INPAINT_PROFILE="$${INPAINT_PROFILE:-book}"
 	echo "== building the book, executing notebooks with INPAINT_PROFILE=$$INPAINT_PROFILE"
 	start=$$(date +%s)
@@ -95,6 +99,7 @@ test-browser: setup
 # ------------------------------------------------------------------ interactive
 
 lab: setup
+	unset MPLBACKEND
 	$(PY) -m jupyterlab notebooks/
 
 clean:

@@ -269,23 +269,22 @@ def train(
         step_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=mask_rng))
         masks = recipe.sample_masks(b, h, w, torch.Generator().manual_seed(step_seed)).to(dev)
         logs: dict[str, float] = {}
+
+        def optimise(name: str, loss_fn) -> None:
+            """One update of network ``name``: loss, backward, gradient averaging, step."""
+            optimizers[name].zero_grad(set_to_none=True)
+            with autocast():
+                loss, parts = loss_fn(nets, images, masks)
+            loss.backward()
+            _average_gradients(nets[name], world)
+            optimizers[name].step()
+            logs.update({f"{name[0].upper()}/{k}": v for k, v in parts.items()})
+
         if "discriminator" in phase.train and "discriminator" in optimizers:
             for _ in range(settings.d_steps):
-                optimizers["discriminator"].zero_grad(set_to_none=True)
-                with autocast():
-                    loss_d, parts = recipe.discriminator_loss(nets, images, masks)
-                loss_d.backward()
-                _average_gradients(nets["discriminator"], world)
-                optimizers["discriminator"].step()
-            logs.update({f"D/{k}": v for k, v in parts.items()})
+                optimise("discriminator", recipe.discriminator_loss)
         if "generator" in phase.train:
-            optimizers["generator"].zero_grad(set_to_none=True)
-            with autocast():
-                loss_g, parts = recipe.generator_loss(nets, images, masks)
-            loss_g.backward()
-            _average_gradients(nets["generator"], world)
-            optimizers["generator"].step()
-            logs.update({f"G/{k}": v for k, v in parts.items()})
+            optimise("generator", recipe.generator_loss)
         step += 1
         for k, v in logs.items():
             running[k] = running.get(k, 0.0) + float(v)
