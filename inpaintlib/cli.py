@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=None, help="training crop size")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr-g", type=float, default=None, help="generator learning rate")
+    p.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate")
     p.add_argument("--out", default=None)
     p.add_argument("--resume", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -102,7 +104,8 @@ def main(argv=None) -> int:
 
         result = train(recipe_for(args.name), profile=args.profile, data=args.data, out=args.out,
                        resume=args.resume, device=args.device, seed=args.seed,
-                       image_size=args.size, steps=args.steps, batch_size=args.batch_size)
+                       image_size=args.size, steps=args.steps, batch_size=args.batch_size,
+                       lr_g=args.lr_g, lr_d=args.lr_d)
         if result.checkpoint:
             print(result.checkpoint)
     elif args.command == "evaluate":
@@ -118,6 +121,8 @@ def main(argv=None) -> int:
             model = load_pretrained(args.name)
         rows = {model.display_name: evaluate_model(model, n=args.n)}
         for name in BASELINES:
+            if name == args.name and not args.checkpoint:
+                continue
             base = load_pretrained(name)
             rows[base.display_name] = evaluate_model(base, n=args.n)
         print(results_table(rows))

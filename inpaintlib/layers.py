@@ -44,7 +44,7 @@ def conv_block(
 
 
 def activation_layer(name: str | None) -> nn.Module:
-    """The activation named ``name`` as a module (``None`` gives the identity)."""
+    """The activation named ``name`` as a module (``None`` gives the identity). Defined in Chapter 1."""
     table = {
         None: nn.Identity,
         "relu": lambda: nn.ReLU(inplace=True),

@@ -11,7 +11,10 @@ import torch
 
 
 def to_numpy_image(image) -> np.ndarray:
-    """(3,H,W) tensor in [0,1] (or (H,W,3) array) -> (H,W,3) float array for ``imshow``."""
+    """(3,H,W) tensor in [0,1] (or (H,W,3) array) -> (H,W,3) float array for ``imshow``.
+
+    Defined in Chapter 0 (Foundations).
+    """
     if torch.is_tensor(image):
         image = image.detach().float().cpu()
         if image.ndim == 3 and image.shape[0] in (1, 3):
@@ -24,7 +27,10 @@ def to_numpy_image(image) -> np.ndarray:
 
 
 def show_masked(image: torch.Tensor, mask: torch.Tensor, colour=(1.0, 1.0, 1.0)) -> torch.Tensor:
-    """The image with its hole painted in ``colour`` (white by default), for display."""
+    """The image with its hole painted in ``colour`` (white by default), for display.
+
+    Defined in Chapter 0 (Foundations).
+    """
     fill = torch.tensor(colour, dtype=image.dtype, device=image.device).view(-1, 1, 1)
     return image * (1 - mask) + fill * mask
 

@@ -34,6 +34,7 @@ def checkpoint_dir() -> Path:
 
 
 def checkpoint_path(name: str) -> Path:
+    """Where the shipped checkpoint of ``name`` lives. Defined in Chapter 0 (Foundations)."""
     return checkpoint_dir() / f"{name}.pt"
 
 
