@@ -235,7 +235,7 @@ class ContextEncoderRecipe(Recipe):
                              num_workers=1)
     profiles = {
         "smoke": dict(steps=3, batch_size=4, log_every=1, checkpoint_every=0, eval_images=4),
-        "book": dict(steps=60, batch_size=16, log_every=5, checkpoint_every=0, eval_images=20),
+        "book": dict(steps=100, batch_size=16, log_every=5, checkpoint_every=0, eval_images=20),
         "full": {},
     }
     loss_weights = dict(reconstruction=0.999, adversarial=0.001)
