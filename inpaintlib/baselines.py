@@ -28,8 +28,9 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 class _OpenCVInpainter(InpaintingModel):
-    flag: int = 0
-    radius: int = 3
+    """``cv2.inpaint`` with the method named by ``cv2_flag`` (a uint8 round trip, as OpenCV needs)."""
+
+    cv2_flag: str = ""
 
     def __init__(self, radius: int = 3):
         super().__init__()
@@ -45,7 +46,7 @@ class _OpenCVInpainter(InpaintingModel):
         out = []
         for img, m in zip(masked_image, mask):
             hole = (m[0].cpu().numpy() > 0.5).astype(np.uint8) * 255
-            filled = cv2.inpaint(_to_uint8(img), hole, self.radius, self.flag)
+            filled = cv2.inpaint(_to_uint8(img), hole, self.radius, getattr(cv2, self.cv2_flag))
             out.append(torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0)
         return torch.stack(out).to(masked_image)
 
@@ -55,12 +56,7 @@ class TeleaInpainter(_OpenCVInpainter):
 
     name = "telea"
     display_name = "Telea (fast marching)"
-
-    def __init__(self, radius: int = 3):
-        import cv2
-
-        super().__init__(radius)
-        self.flag = cv2.INPAINT_TELEA
+    cv2_flag = "INPAINT_TELEA"
 
 
 class NavierStokesInpainter(_OpenCVInpainter):
@@ -68,12 +64,7 @@ class NavierStokesInpainter(_OpenCVInpainter):
 
     name = "navier_stokes"
     display_name = "Navier-Stokes"
-
-    def __init__(self, radius: int = 3):
-        import cv2
-
-        super().__init__(radius)
-        self.flag = cv2.INPAINT_NS
+    cv2_flag = "INPAINT_NS"
 
 
 class BiharmonicInpainter(InpaintingModel):
