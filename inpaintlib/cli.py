@@ -11,25 +11,7 @@ Mask files: white (255) = hole, black (0) = known; PNG (JPEG masks are not binar
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from pathlib import Path
-
-#: registry name -> "module:RecipeClass" used by ``train``
-RECIPES = {
-    "context_encoder": "inpaintlib.models.context_encoder:ContextEncoderRecipe",
-    "context_encoder_l2": "inpaintlib.models.context_encoder:ContextEncoderL2Only",
-    "context_encoder_fc": "inpaintlib.models.context_encoder:ContextEncoderFullyConnected",
-}
-
-
-def recipe_for(name: str):
-    """The training recipe registered under ``name``. Defined in Chapter 0 (Foundations)."""
-    if name not in RECIPES:
-        raise SystemExit(f"unknown model {name!r}; trainable models: {', '.join(RECIPES)}")
-    module, cls = RECIPES[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
-
 
 def _read_image(path: str):
     import numpy as np
@@ -100,6 +82,7 @@ def main(argv=None) -> int:
         Image.fromarray(out).save(args.out)
         print(args.out)
     elif args.command == "train":
+        from inpaintlib.registry import recipe_for
         from inpaintlib.train import train
 
         result = train(recipe_for(args.name), profile=args.profile, data=args.data, out=args.out,

@@ -26,6 +26,24 @@ ABLATIONS: dict[str, str] = {
 }
 
 
+#: trainable recipes by name (``python -m inpaintlib train NAME``): "module:RecipeClass"
+RECIPES: dict[str, str] = {
+    "context_encoder": "inpaintlib.models.context_encoder:ContextEncoderRecipe",
+    "context_encoder_l2": "inpaintlib.models.context_encoder:ContextEncoderL2Only",
+    "context_encoder_fc": "inpaintlib.models.context_encoder:ContextEncoderFullyConnected",
+}
+
+
+def recipe_for(name: str):
+    """A fresh training recipe registered under ``name``. Defined in Chapter 0 (Foundations)."""
+    import importlib
+
+    if name not in RECIPES:
+        raise SystemExit(f"unknown model {name!r}; trainable models: {', '.join(RECIPES)}")
+    module, cls = RECIPES[name].split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
 def checkpoint_dir() -> Path:
     """Folder of the shipped checkpoints (``data/checkpoints``). Defined in Chapter 0."""
     from inpaintlib.data import DATA_DIR

@@ -264,7 +264,7 @@ class ContextEncoderRecipe(Recipe):
         return center_square_mask(batch, height, width)
 
     def _fake_and_real_centers(self, nets, images, masks):
-        c = slice(images.shape[-2] // 4, images.shape[-2] // 4 + images.shape[-2] // 2)
+        c = nets["generator"].center
         fake = nets["generator"](images * (1 - masks), masks, center_only=True)
         return fake, images[..., c, c]
 
