@@ -29,10 +29,6 @@ from torch import nn
 FORMAT = "inpaintlib-checkpoint-1"
 
 
-def _unwrap(net: nn.Module) -> nn.Module:
-    return getattr(net, "module", net)  # DistributedDataParallel keeps the model in .module
-
-
 def save_checkpoint(
     path: str | Path,
     model_name: str,
@@ -49,14 +45,14 @@ def save_checkpoint(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    generator = _unwrap(nets["generator"])
+    generator = nets["generator"]
     names = keep or tuple(nets)
     ckpt = {
         "format": FORMAT,
         "model": model_name,
         "class": f"{type(generator).__module__}.{type(generator).__qualname__}",
         "config": generator.config() if hasattr(generator, "config") else {},
-        "state_dicts": {k: {n: t.detach().cpu() for n, t in _unwrap(nets[k]).state_dict().items()} for k in names},
+        "state_dicts": {k: {n: t.detach().cpu() for n, t in nets[k].state_dict().items()} for k in names},
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "step": int(step),
         "meta": {"saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -30,7 +30,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,6 @@ class TrainResult:
     history: dict[str, list]
     meta: dict[str, Any]
     checkpoint: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def generator(self) -> nn.Module:
@@ -219,7 +218,6 @@ def train(
     seed_everything(seed + rank)
     t0 = time.time()
 
-    phases_len = None
     dataset = InpaintingImages(split="train", size=settings.image_size, length=10**9, seed=seed, root=data)
     recipe.prepare(dataset, settings)
     nets = {k: v.to(dev) for k, v in recipe.build_networks(settings).items()}
