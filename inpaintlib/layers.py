@@ -70,3 +70,26 @@ def init_dcgan_weights(module: nn.Module) -> None:
     elif isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d)) and module.weight is not None:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def dilated_conv_stack(
+    channels: int,
+    dilations=(2, 4, 8, 16),
+    kernel_size: int = 3,
+    norm: str | None = "batch",
+    activation: str | None = "relu",
+) -> nn.Sequential:
+    """3x3 convolutions at full resolution with growing dilation, one block per entry of ``dilations``.
+
+    Defined in Chapter 3 (GLCIC); reused by PGGAN (Chapter 4) and GMCNN (Chapter 7).
+
+    A 3x3 convolution with dilation ``d`` reads the 3x3 grid of pixels ``d`` apart: the same nine
+    weights, but the receptive field grows by ``2 d`` (times the stride of the feature map so
+    far) instead of 2. Doubling ``d`` at each layer grows the receptive field exponentially with
+    depth while the feature map keeps its size ("same" padding ``d``), which is how GLCIC replaces
+    the Context Encoder's fully connected bottleneck and stays fully convolutional.
+    """
+    return nn.Sequential(*[
+        conv_block(channels, channels, kernel_size, 1, dilation=d, norm=norm, activation=activation)
+        for d in dilations
+    ])

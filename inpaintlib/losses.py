@@ -350,8 +350,8 @@ def style_loss(
     return _reduce(values, reduction)
 
 
-def total_variation_loss(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    r"""Total variation: absolute differences between horizontal and vertical neighbours.
+def total_variation_loss(image: torch.Tensor, mask: torch.Tensor | None = None, power: int = 1) -> torch.Tensor:
+    r"""Total variation: absolute (or, ``power=2``, squared) differences between neighbours.
 
     Defined in Chapter 2 (MSNPS, the smoothness term); the masked form in Chapter 8 (Partial
     Convolutions). With $N = C H W$ and $P$ a set of pixels,
@@ -364,12 +364,16 @@ def total_variation_loss(image: torch.Tensor, mask: torch.Tensor | None = None) 
     With ``mask`` (1 = hole), $P$ is the hole dilated by one pixel (a 3x3 max filter), so the
     seam between filled and known pixels is smoothed too but known texture is left alone, and a
     pair counts only if both pixels are in $P$. The normaliser stays $N$ (the whole image), as in
-    Partial Convolutions.
+    Partial Convolutions. ``power=2`` squares the differences instead, the smoothness term
+    $\Upsilon(x) = \sum_{i,j} (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2$ of Yang et al.
+    (2017), with the same normaliser.
     """
+    if power not in (1, 2):
+        raise ValueError(f"power must be 1 (absolute differences) or 2 (squared), got {power!r}")
     if image.ndim != 4:
         raise ValueError(f"total_variation_loss expects (B, C, H, W), got shape {tuple(image.shape)}")
-    dx = (image[..., :, 1:] - image[..., :, :-1]).abs()
-    dy = (image[..., 1:, :] - image[..., :-1, :]).abs()
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().pow(power)
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().pow(power)
     if mask is not None:
         if mask.ndim != 4 or mask.shape[-2:] != image.shape[-2:] or mask.shape[0] != image.shape[0]:
             raise ValueError(f"mask {tuple(mask.shape)} does not fit image {tuple(image.shape)}")

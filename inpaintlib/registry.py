@@ -18,11 +18,20 @@ from inpaintlib.checkpoint import build_generator, read_checkpoint
 #: learned models in chapter order; each has a shipped checkpoint ``data/checkpoints/<name>.pt``
 LEARNED_MODELS: dict[str, str] = {
     "context_encoder": "Chapter 1 (Context Encoder)",
+    "msnps": "Chapter 2 (Multi-Scale Neural Patch Synthesis)",
+    "glcic": "Chapter 3 (GLCIC)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
 ABLATIONS: dict[str, str] = {
     "context_encoder_l2": "Chapter 1 (Context Encoder), L2 loss only",
+    "msnps_content": "Chapter 2 (MSNPS), the content network alone (no texture optimisation)",
+}
+
+#: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
+#: the class is called with the loaded network (e.g. MSNPS = content network + texture optimisation)
+WRAPPED: dict[str, tuple[str, str]] = {
+    "msnps": ("msnps_content", "inpaintlib.models.msnps:NeuralPatchSynthesis"),
 }
 
 
@@ -31,6 +40,9 @@ RECIPES: dict[str, str] = {
     "context_encoder": "inpaintlib.models.context_encoder:ContextEncoderRecipe",
     "context_encoder_l2": "inpaintlib.models.context_encoder:ContextEncoderL2Only",
     "context_encoder_fc": "inpaintlib.models.context_encoder:ContextEncoderFullyConnected",
+    "msnps_content": "inpaintlib.models.msnps:MSNPSContentRecipe",
+    "glcic": "inpaintlib.models.glcic:GLCICRecipe",
+    "glcic_no_dilation": "inpaintlib.models.glcic:GLCICNoDilation",
 }
 
 
@@ -53,7 +65,7 @@ def checkpoint_dir() -> Path:
 
 def checkpoint_path(name: str) -> Path:
     """Where the shipped checkpoint of ``name`` lives. Defined in Chapter 0 (Foundations)."""
-    return checkpoint_dir() / f"{name}.pt"
+    return checkpoint_dir() / f"{WRAPPED[name][0] if name in WRAPPED else name}.pt"
 
 
 def available_models(include_untrained: bool = False) -> list[str]:
@@ -84,7 +96,13 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
             f"`python -m inpaintlib train {name}` and copy it there"
         )
     ckpt = read_checkpoint(path)
-    model = build_generator(ckpt).to(device).eval()
+    model = build_generator(ckpt)
+    if name in WRAPPED:
+        import importlib
+
+        module, cls = WRAPPED[name][1].split(":")
+        model = getattr(importlib.import_module(module), cls)(model)
+    model = model.to(device).eval()
     model.checkpoint_meta = ckpt["meta"]
     model.checkpoint_history = ckpt["history"]
     return model

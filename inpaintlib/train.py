@@ -80,6 +80,8 @@ class Recipe:
     model_name: str = "model"
     settings: TrainSettings = TrainSettings()
     profiles: dict[str, dict[str, Any]] = {}
+    #: name of the phase being trained; :func:`train` sets it before each step
+    current_phase: str = "joint"
 
     def settings_for(self, profile: str, **overrides) -> TrainSettings:
         s = dataclasses.replace(self.settings, **self.profiles.get(profile, {}))
@@ -262,6 +264,7 @@ def train(
     for images in loader:
         phase = next(ph for lo, hi, ph in boundaries if lo <= step < hi)
         set_trainable(nets, phase.train)
+        recipe.current_phase = phase.name  # losses may depend on it (GLCIC: no GAN term before "joint")
         images = images.to(dev, non_blocking=True)
         b, _, h, w = images.shape
         step_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=mask_rng))

@@ -70,12 +70,22 @@ class FullyConnectedBottleneck(nn.Module):
 
     Defined in Chapter 1 (Context Encoder) for the comparison with :class:`ChannelWiseFC`;
     Chapter 2's content network (Yang et al. 2017) uses it in place of the channel-wise layer.
+    With ``code_size`` the map goes through a narrower code: ``C HW -> code_size -> C HW``
+    (two layers, ``2 C HW code_size`` weights), like the released Context Encoder's 4000-wide
+    bottleneck; the activation between them is ``activation``.
     """
 
-    def __init__(self, channels: int, height: int, width: int):
+    def __init__(self, channels: int, height: int, width: int, code_size: int | None = None,
+                 activation: str | None = "elu"):
         super().__init__()
+        from inpaintlib.layers import activation_layer
+
         self.shape = (channels, height, width)
-        self.fc = nn.Linear(channels * height * width, channels * height * width)
+        n = channels * height * width
+        if code_size is None:
+            self.fc = nn.Linear(n, n)
+        else:
+            self.fc = nn.Sequential(nn.Linear(n, code_size), activation_layer(activation), nn.Linear(code_size, n))
 
     def forward(self, x):
         return self.fc(x.flatten(1)).view(-1, *self.shape)
@@ -106,6 +116,7 @@ class ContextEncoder(InpaintingModel):
         bottleneck: str = "channel_wise",
         activation: str = "lrelu",
         decoder_activation: str = "relu",
+        fc_code_size: int | None = None,
     ):
         super().__init__()
         if image_size % 32:
@@ -115,6 +126,7 @@ class ContextEncoder(InpaintingModel):
         self.max_hole = (image_size // 2, image_size // 2)
         self.bottleneck_kind = bottleneck
         self.activation, self.decoder_activation = activation, decoder_activation
+        self.fc_code_size = fc_code_size
         self.register_buffer("fill", torch.tensor(fill, dtype=torch.float32).view(1, 3, 1, 1))
         widths = [64, 64, 128, 256, 512]
         enc, c_in = [], 3
@@ -126,7 +138,7 @@ class ContextEncoder(InpaintingModel):
         if bottleneck == "channel_wise":
             fc: nn.Module = ChannelWiseFC(512, side, side)
         elif bottleneck == "fully_connected":
-            fc = FullyConnectedBottleneck(512, side, side)
+            fc = FullyConnectedBottleneck(512, side, side, fc_code_size, decoder_activation)
         else:
             raise ValueError(f"bottleneck must be 'channel_wise' or 'fully_connected', got {bottleneck!r}")
         # The 1x1 convolution lets information flow across channels after the channel-wise FC.
@@ -146,6 +158,7 @@ class ContextEncoder(InpaintingModel):
             "bottleneck": self.bottleneck_kind,
             "activation": self.activation,
             "decoder_activation": self.decoder_activation,
+            "fc_code_size": self.fc_code_size,
         }
 
     @property
@@ -240,6 +253,7 @@ class ContextEncoderRecipe(Recipe):
     }
     loss_weights = dict(reconstruction=0.999, adversarial=0.001)
     bottleneck = "channel_wise"
+    activation, decoder_activation, fc_code_size = "lrelu", "relu", None
     eval_kinds = ("center",)
     fill = (0.485, 0.456, 0.406)
 
@@ -253,7 +267,9 @@ class ContextEncoderRecipe(Recipe):
         from inpaintlib.losses import WeightedLoss
 
         self.loss = WeightedLoss(**self.loss_weights)
-        nets = {"generator": ContextEncoder(settings.image_size, fill=self.fill, bottleneck=self.bottleneck)}
+        nets = {"generator": ContextEncoder(settings.image_size, fill=self.fill, bottleneck=self.bottleneck,
+                                            activation=self.activation, decoder_activation=self.decoder_activation,
+                                            fc_code_size=self.fc_code_size)}
         if self.loss_weights.get("adversarial", 0) > 0:
             nets["discriminator"] = CenterDiscriminator(settings.image_size // 2)
         return nets

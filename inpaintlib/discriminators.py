@@ -1,0 +1,112 @@
+r"""Discriminators shared by several chapters.
+
+Defined in Chapter 3 (GLCIC): the global + local pair of Iizuka et al. (2017) and the
+hole-centred crop the local one looks at. PGGAN (Chapter 4) and GMCNN (Chapter 7) reuse them.
+
+Why two? A discriminator that sees the whole image judges whether the scene is *globally*
+coherent (a completed building has the right number of storeys) but, after several stride-2
+layers, a 64-pixel hole is a few units of its feature map; one that sees only a window around
+the hole judges *local* texture at full resolution. Iizuka et al. concatenate the two feature
+vectors and let one fully connected layer decide, so each discriminator's verdict depends on
+both views.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from inpaintlib.layers import conv_block, init_dcgan_weights
+from inpaintlib.masks import mask_bbox
+
+__all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator"]
+
+
+def crop_around_hole(images: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square ``size`` x ``size`` windows centred on each hole's bounding box, kept inside the image.
+
+    Defined in Chapter 3 (GLCIC). Returns ``(crops, corners)``: crops (B, C, size, size) of
+    ``images`` and the long tensor (B, 2) of their (top, left) corners. The window is centred on
+    the hole's bounding box and then shifted (not shrunk) to lie inside the image, so a hole no
+    larger than ``size`` is always wholly inside its crop. An image without a hole gets the
+    centre window. Cropping is indexing, so gradients flow back into ``images``.
+    """
+    if images.ndim != 4 or masks.ndim != 4 or images.shape[0] != masks.shape[0] \
+            or images.shape[-2:] != masks.shape[-2:]:
+        raise ValueError(f"images (B,C,H,W) and masks (B,1,H,W) of the same size expected, got "
+                         f"{tuple(images.shape)} and {tuple(masks.shape)}")
+    b, _, h, w = images.shape
+    if size > min(h, w):
+        raise ValueError(f"crop size {size} does not fit in {h}x{w} images")
+    boxes = mask_bbox(masks.detach().cpu())
+    corners = torch.zeros(b, 2, dtype=torch.long)
+    crops = []
+    for i, (top, left, bottom, right) in enumerate(boxes.tolist()):
+        if bottom == 0:  # no hole
+            cy, cx = h // 2, w // 2
+        else:
+            cy, cx = (top + bottom) // 2, (left + right) // 2
+        y0 = min(max(cy - size // 2, 0), h - size)
+        x0 = min(max(cx - size // 2, 0), w - size)
+        corners[i] = torch.tensor([y0, x0])
+        crops.append(images[i, :, y0:y0 + size, x0:x0 + size])
+    return torch.stack(crops), corners
+
+
+def conv_feature_stack(input_size: int, widths=(64, 128, 256, 512, 512, 512), out_side: int = 4,
+                       kernel_size: int = 5, norm: str | None = "batch", activation: str = "relu") -> nn.Sequential:
+    """Stride-2 5x5 convolutions from ``input_size`` down to ``out_side``, then flatten.
+
+    Defined in Chapter 3 (GLCIC). The number of layers is ``log2(input_size / out_side)``; the
+    first that many entries of ``widths`` give their channels.
+    """
+    n = int(round(math.log2(input_size / out_side)))
+    if n < 1 or input_size != out_side * 2**n or n > len(widths):
+        raise ValueError(f"input_size must be out_side * 2**n with 1 <= n <= {len(widths)}, got {input_size}")
+    layers, c_in = [], 3
+    for c in widths[:n]:
+        layers.append(conv_block(c_in, c, kernel_size, 2, norm=norm, activation=activation))
+        c_in = c
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers)
+
+
+class GlobalLocalDiscriminator(nn.Module):
+    r"""Global + local discriminator of Iizuka et al. (2017), one logit per image.
+
+    Defined in Chapter 3 (GLCIC).
+
+    * global: the whole ``image_size`` image, stride-2 5x5 convolutions to a 4x4 map, FC 1024;
+    * local: the ``local_size`` window centred on the hole (:func:`crop_around_hole`), the same
+      kind of stack, FC 1024;
+    * the two 1024-vectors are concatenated and one FC layer gives the logit (the sigmoid is
+      inside the BCE loss).
+
+    The paper's sizes are 256 / 128 (six and five convolutions); at our 128 / 64 each stack
+    has one convolution less and the same 4x4 output. ``width`` scales every channel count
+    (1.0 = the paper's 64 ... 512).
+    """
+
+    def __init__(self, image_size: int = 128, local_size: int = 64, width: float = 1.0):
+        super().__init__()
+        self.image_size, self.local_size, self.width = image_size, local_size, width
+        widths = tuple(max(8, int(c * width)) for c in (64, 128, 256, 512, 512, 512))
+        self.global_features = conv_feature_stack(image_size, widths)
+        self.local_features = conv_feature_stack(local_size, widths)
+        g_out = widths[int(round(math.log2(image_size / 4))) - 1] * 16
+        l_out = widths[int(round(math.log2(local_size / 4))) - 1] * 16
+        self.global_fc = nn.Sequential(nn.Linear(g_out, 1024), nn.ReLU(inplace=True))
+        self.local_fc = nn.Sequential(nn.Linear(l_out, 1024), nn.ReLU(inplace=True))
+        self.classifier = nn.Linear(2048, 1)
+        self.apply(init_dcgan_weights)
+
+    def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"the global discriminator expects {self.image_size}x{self.image_size} images, "
+                             f"got {tuple(images.shape[-2:])}")
+        local, _ = crop_around_hole(images, masks, self.local_size)
+        x = 2 * images - 1
+        g = self.global_fc(self.global_features(x))
+        l_ = self.local_fc(self.local_features(2 * local - 1))
+        return self.classifier(torch.cat([g, l_], dim=1))
