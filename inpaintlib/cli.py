@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("name")
     p.add_argument("--n", type=int, default=None, help="number of test crops (default all)")
     p.add_argument("--checkpoint", default=None, help="evaluate this checkpoint instead of the shipped one")
+    p.add_argument("--kinds", nargs="+", default=None, help="mask kinds (default all: center ff10-20 ... ff40-50)")
     sub.add_parser("models", help="list the available models")
     args = parser.parse_args(argv)
 
@@ -102,12 +103,12 @@ def main(argv=None) -> int:
             model = build_generator(ckpt).eval()
         else:
             model = load_pretrained(args.name)
-        rows = {model.display_name: evaluate_model(model, n=args.n)}
+        rows = {model.display_name: evaluate_model(model, kinds=args.kinds, n=args.n)}
         for name in BASELINES:
             if name == args.name and not args.checkpoint:
                 continue
             base = load_pretrained(name)
-            rows[base.display_name] = evaluate_model(base, n=args.n)
+            rows[base.display_name] = evaluate_model(base, kinds=args.kinds, n=args.n)
         print(results_table(rows))
     return 0
 
