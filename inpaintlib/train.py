@@ -116,6 +116,16 @@ class Recipe:
         raise NotImplementedError
 
 
+def mean_colour(dataset, n: int = 64) -> tuple[float, float, float]:
+    """Mean RGB colour of the first ``n`` crops of ``dataset``: the fill of the hole before a network sees it.
+
+    Defined in Chapter 1 (Context Encoder); GLCIC (Chapter 3) fills its holes the same way.
+    Used by recipes in :meth:`Recipe.prepare`, so the value is stored in the checkpoint's config.
+    """
+    sample = torch.stack([dataset[i] for i in range(n)])
+    return tuple(float(v) for v in sample.mean(dim=(0, 2, 3)))
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns. Defined in Chapter 0 (Foundations)."""

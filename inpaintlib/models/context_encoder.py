@@ -214,7 +214,7 @@ class CenterDiscriminator(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Recipe, TrainSettings  # noqa: E402  (the model above needs no training code)
+from inpaintlib.train import Recipe, TrainSettings, mean_colour  # noqa: E402  (the model above needs no training code)
 
 
 class ContextEncoderRecipe(Recipe):
@@ -260,8 +260,7 @@ class ContextEncoderRecipe(Recipe):
     def prepare(self, dataset, settings):
         # The hole is filled with the training data's mean colour (as in the paper), measured on
         # a fixed sample of crops.
-        sample = torch.stack([dataset[i] for i in range(64)])
-        self.fill = tuple(float(v) for v in sample.mean(dim=(0, 2, 3)))
+        self.fill = mean_colour(dataset)
 
     def build_networks(self, settings):
         from inpaintlib.losses import WeightedLoss

@@ -105,7 +105,7 @@ class CompletionNetwork(InpaintingModel):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Phase, Recipe, TrainSettings  # noqa: E402
+from inpaintlib.train import Phase, Recipe, TrainSettings, mean_colour  # noqa: E402
 
 
 class GLCICRecipe(Recipe):
@@ -152,8 +152,7 @@ class GLCICRecipe(Recipe):
 
     def prepare(self, dataset, settings):
         # "holes are filled with the mean pixel value of the training dataset"
-        sample = torch.stack([dataset[i] for i in range(64)])
-        self.fill = tuple(float(v) for v in sample.mean(dim=(0, 2, 3)))
+        self.fill = mean_colour(dataset)
 
     def build_networks(self, settings):
         from inpaintlib.discriminators import GlobalLocalDiscriminator
