@@ -134,7 +134,7 @@ class GLCICRecipe(Recipe):
     """
 
     model_name = "glcic"
-    settings = TrainSettings(steps=1500, batch_size=16, image_size=128, lr_g=1e-3, lr_d=2e-4,
+    settings = TrainSettings(steps=1000, batch_size=16, image_size=128, lr_g=1e-3, lr_d=2e-4,
                              betas=(0.5, 0.999), log_every=10, checkpoint_every=200, eval_images=100,
                              num_workers=1)
     profiles = {
