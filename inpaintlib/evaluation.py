@@ -23,13 +23,17 @@ from inpaintlib.metrics import inpainting_metrics
 METRIC_LABELS = {"l1_%": "L1 (%)", "l2_%": "L2 (%)", "psnr_db": "PSNR (dB)", "ssim": "SSIM"}
 
 
-def _cache_file(model, kind: str, n: int) -> Path | None:
+def _cache_file(model, kind: str, n: int, options: dict | None = None) -> Path | None:
     from inpaintlib.data import DATA_DIR
 
     meta = getattr(model, "checkpoint_meta", None)
     if meta is None and any(True for _ in model.parameters()):
         return None  # a network fresh from training: nothing stable to key a cache on
-    stamp = json.dumps([model.name, model.config(), kind, n, (meta or {}).get("saved_at")], sort_keys=True)
+    try:
+        stamp = json.dumps([model.name, model.config(), kind, n, (meta or {}).get("saved_at"), options or {}],
+                           sort_keys=True)
+    except TypeError:  # an option that is not plain data (a tensor, a callable): do not cache
+        return None
     key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
     return Path(DATA_DIR).parent / ".cache" / "eval" / f"{model.name}-{kind}-{key}.json"
 
@@ -66,7 +70,7 @@ def evaluate_model(
     images = images[:n]
     results: dict = {}
     for kind in kinds:
-        cfile = _cache_file(model, kind, n) if cache and not per_image and not inpaint_kwargs else None
+        cfile = _cache_file(model, kind, n, inpaint_kwargs) if cache and not per_image else None
         if cfile is not None and cfile.is_file():
             results[kind] = json.loads(cfile.read_text())
             continue

@@ -85,7 +85,7 @@ def loss_curves(history: dict[str, list], keys=None, title: str = "Training loss
     for a, key in zip(axes, keys):
         values = np.asarray(history[key], dtype=float)
         ok = np.isfinite(values)
-        a.plot(steps[ok], values[ok], label=key)
+        a.plot(steps, values, label=key)  # NaN (a term not computed in a phase) leaves a gap
         if logy and ok.any() and (values[ok] > 0).all():
             a.set_yscale("log")
         a.set_xlabel("optimisation step")
