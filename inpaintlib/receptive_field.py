@@ -88,12 +88,6 @@ def receptive_field(layers: Iterable[LayerGeometry | tuple] | nn.Module) -> tupl
     return int(round(r)), j
 
 
-@torch.no_grad()
-def _unit_input(shape, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=g)
-
-
 def measured_receptive_field(
     net: nn.Module,
     input_size: int | tuple[int, int],
@@ -113,7 +107,7 @@ def measured_receptive_field(
     was_training = net.training
     net.eval()
     try:
-        x = _unit_input((1, in_channels, h, w), seed).requires_grad_(True)
+        x = torch.rand((1, in_channels, h, w), generator=torch.Generator().manual_seed(seed)).requires_grad_(True)
         with torch.enable_grad():
             y = net(x)
             oy, ox = at if at is not None else (y.shape[-2] // 2, y.shape[-1] // 2)

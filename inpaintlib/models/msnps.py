@@ -96,7 +96,6 @@ class NeuralPatchSynthesis(InpaintingModel):
         self.content = content
         self.iterations, self.scales, self.layers, self.patch_size = int(iterations), int(scales), tuple(layers), patch_size
         self.weights = {"content": 1.0, "texture": 1e-4, "tv": 1.0, **(weights or {})}
-        self._vgg = None
 
     def config(self):
         return {"iterations": self.iterations, "scales": self.scales, "weights": dict(self.weights),
@@ -104,11 +103,10 @@ class NeuralPatchSynthesis(InpaintingModel):
 
     @property
     def vgg(self):
-        if self._vgg is None:
-            from inpaintlib.vgg import pretrained_vgg16
+        """The process-wide frozen VGG-16, not a submodule: it is a measuring device, never saved."""
+        from inpaintlib.vgg import pretrained_vgg16
 
-            self._vgg = pretrained_vgg16()
-        return self._vgg
+        return pretrained_vgg16()
 
     def energy(self, x: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor):
         """The joint energy of one image (1,3,h,w) and its named, unweighted terms."""
@@ -133,16 +131,18 @@ class NeuralPatchSynthesis(InpaintingModel):
         sizes = [(h // 2 ** k, w // 2 ** k) for k in reversed(range(self.scales))]
         current = image
         if trace is not None:
-            trace.setdefault("energy", []), trace.setdefault("scale", []), trace.setdefault("images", [])
-            trace.setdefault("seconds", [])
+            for key in ("energy", "scale", "images", "seconds"):
+                trace.setdefault(key, [])
         for size in sizes:
             t0 = time.perf_counter()
             m = (F.interpolate(mask, size=size, mode="area") > 1e-6).float()
-            known = F.interpolate(image, size=size, mode="area", antialias=False)
-            start = F.interpolate(current, size=size, mode="bilinear", align_corners=False) \
-                if current.shape[-2:] != size else current
-            if current.shape[-2:][0] > size[0]:  # first scale: downsample the content fill
+            known = F.interpolate(image, size=size, mode="area")
+            if current.shape[-2] > size[0]:  # first scale: the content fill, downsampled
                 start = F.interpolate(current, size=size, mode="area")
+            elif current.shape[-2] < size[0]:  # later scales: the previous result, upsampled
+                start = F.interpolate(current, size=size, mode="bilinear", align_corners=False)
+            else:
+                start = current
             reference = start.detach()
             hole_values = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
             opt = torch.optim.LBFGS([hole_values], lr=1.0, max_iter=iterations, history_size=20,
@@ -171,7 +171,8 @@ class NeuralPatchSynthesis(InpaintingModel):
 
     def forward(self, masked_image, mask, iterations: int | None = None, trace: dict | None = None):
         """Content network fill, then the texture optimisation of each image in the batch."""
-        start = self.content(masked_image, mask)
-        start = masked_image * (1 - mask) + start * mask
+        from inpaintlib.compositing import composite
+
+        start = composite(self.content(masked_image, mask), masked_image, mask)
         return torch.cat([self.optimise(start[i:i + 1], mask[i:i + 1], iterations, trace)
                           for i in range(start.shape[0])])
