@@ -3,7 +3,7 @@
 Defined in Chapter 0 (Foundations).
 
     python -m inpaintlib inpaint --model context_encoder --image in.png --mask mask.png --out out.png
-    python -m inpaintlib train context_encoder [--profile full] [--data DIR] [--size 128]
+    python -m inpaintlib train context_encoder [--profile cpu] [--data DIR] [--size 128]
     python -m inpaintlib evaluate context_encoder [--n 100]
 
 Mask files: white (255) = hole, black (0) = known; PNG (JPEG masks are not binary).
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from inpaintlib.profiles import PROFILES
 
 def _read_image(path: str):
     import numpy as np
@@ -46,10 +48,14 @@ def main(argv=None) -> int:
     p.add_argument("--device", default=None)
     p = sub.add_parser("train", help="train a model (writes runs/<name>-<profile>.pt)")
     p.add_argument("name")
-    p.add_argument("--profile", default=None, choices=["smoke", "book", "full"])
+    p.add_argument("--profile", default=None, choices=list(PROFILES),
+                   help="smoke, book, cpu (the book's equal budget) or gpu (default: gpu on CUDA, else book)")
     p.add_argument("--data", default=None, help="a folder of your own images (default: the book's photos)")
     p.add_argument("--size", type=int, default=None, help="training crop size")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="a step budget (instead of the profile's minutes)")
+    p.add_argument("--minutes", type=float, default=None, help="a wall-clock training budget in minutes")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (the cpu budget is 90 core-minutes)")
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"])
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr-g", type=float, default=None, help="generator learning rate")
     p.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate")
@@ -89,7 +95,8 @@ def main(argv=None) -> int:
         result = train(recipe_for(args.name), profile=args.profile, data=args.data, out=args.out,
                        resume=args.resume, device=args.device, seed=args.seed,
                        image_size=args.size, steps=args.steps, batch_size=args.batch_size,
-                       lr_g=args.lr_g, lr_d=args.lr_d)
+                       lr_g=args.lr_g, lr_d=args.lr_d, minutes=args.minutes, threads=args.threads,
+                       precision=args.precision)
         if result.checkpoint:
             print(result.checkpoint)
     elif args.command == "evaluate":

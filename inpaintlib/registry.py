@@ -17,6 +17,7 @@ from inpaintlib.checkpoint import build_generator, read_checkpoint
 
 #: learned models in chapter order; each has a shipped checkpoint ``data/checkpoints/<name>.pt``
 LEARNED_MODELS: dict[str, str] = {
+    "fill_refiner": "Chapter 0 (Foundations): a learned correction of a classical fill",
     "context_encoder": "Chapter 1 (Context Encoder)",
     "msnps": "Chapter 2 (Multi-Scale Neural Patch Synthesis)",
     "glcic": "Chapter 3 (GLCIC)",
@@ -43,6 +44,7 @@ RECIPES: dict[str, str] = {
     "msnps_content": "inpaintlib.models.msnps:MSNPSContentRecipe",
     "glcic": "inpaintlib.models.glcic:GLCICRecipe",
     "glcic_no_dilation": "inpaintlib.models.glcic:GLCICNoDilation",
+    "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
 }
 
 

@@ -1,71 +1,141 @@
-"""One training loop for every generator/discriminator model in the book.
+"""One training loop for every model in the book: the training engine.
 
-Defined in Chapter 0 (Foundations); each chapter only writes a :class:`Recipe` — its networks,
-its masks and its losses — and calls :func:`train`.
+Defined in Chapter 0 (Foundations); each chapter only writes a :class:`Recipe` (its networks,
+its masks, its losses and its phases) and calls :func:`train`.
 
-What the loop does for every recipe:
+What the engine does for every recipe:
 
-* picks the device (CUDA when available) and, on CUDA, runs the forward passes in bfloat16
-  autocast (mixed precision with no loss scaling needed);
-* seeds everything, so that the same seed gives the same run on the CPU;
-* draws random multi-scale crops (:class:`inpaintlib.data.InpaintingImages`, or a folder of the
-  reader's own images) and masks from the recipe;
-* runs the recipe's **phases** in order — e.g. GLCIC's "completion network alone", then
-  "discriminators alone", then "joint" — each training only the networks it names;
+* **a budget** in steps (``smoke``, ``book``: reproducible to the bit) or in wall-clock minutes
+  (``cpu``: the book's equal budget; ``gpu``), see :mod:`inpaintlib.schedules`. Phases,
+  learning-rate schedule and progressive resizing are fractions of the budget;
+* **speed**: bfloat16 autocast around the networks' forward passes where the hardware has
+  bfloat16 arithmetic (losses, gradient penalty and optimiser step stay float32; see
+  :mod:`inpaintlib.precision`), channels-last memory, a fixed number of threads, loss values
+  kept as tensors until they are logged;
+* **phases made of updates**: a :class:`Phase` lists :class:`Update` s, each naming a network,
+  the recipe's loss for it and how many times to repeat it, optionally on a fresh batch each
+  time (WGAN-GP: 5 critic updates per generator update). A phase may run a hook when it starts
+  (e.g. Partial Convolutions' fine-tuning: lower learning rate, encoder BatchNorm frozen);
+* **an exponential moving average** of the generator (:mod:`inpaintlib.ema`), evaluated and
+  shipped instead of the last iterate;
+* seeds everything: the same seed and step budget give the same run on the CPU, and a resumed
+  run continues exactly as the uninterrupted one (the data and the masks of batch ``k`` depend
+  only on ``(seed, k)``);
 * shows progress with tqdm, records every loss term in a history, saves resumable checkpoints
-  and, at the end, measures the generator on the fixed test set;
-* works under ``torchrun --nproc_per_node=N`` (distributed data parallel): each process takes
-  every N-th batch, the networks start from rank 0's weights, and before every optimiser step
-  the gradients are averaged over all processes (an all-reduce, the same communication that
-  ``DistributedDataParallel`` performs). We average explicitly rather than wrapping the networks
-  in ``DistributedDataParallel`` because GAN recipes call a discriminator several times per
-  backward pass and freeze networks phase by phase, which DDP's reducer rejects unless
-  configured per recipe; rank 0 logs and saves.
+  (every ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes) and measures the
+  generator on the fixed test set at the end;
+* works under ``torchrun --nproc_per_node=N``: each process takes every N-th batch, the networks
+  start from rank 0's weights, and before every optimiser step the gradients are averaged over
+  all processes (an explicit all-reduce rather than ``DistributedDataParallel``, whose reducer
+  rejects GAN recipes that call a discriminator several times per backward and freeze networks
+  phase by phase); rank 0 logs and saves.
 
 Ablations are small :class:`Recipe` subclasses that override one attribute (labml.ai style).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from inpaintlib.checkpoint import read_checkpoint, save_checkpoint
-from inpaintlib.profiles import current_profile, default_device, seed_everything
+from inpaintlib.ema import ExponentialMovingAverage
+from inpaintlib.precision import autocast_networks, cpu_name, resolve_precision, to_channels_last
+from inpaintlib.profiles import PROFILE_DEFAULTS, current_profile, default_device, seed_everything
+from inpaintlib.schedules import Budget, lr_factor, phase_boundaries, value_at
 
 
 @dataclass
 class TrainSettings:
-    """Settings of one run. A recipe gives defaults; a profile overrides some. Defined in Chapter 0."""
+    """Settings of one run. A recipe gives defaults; a profile overrides some. Defined in Chapter 0.
+
+    The budget is ``minutes`` (wall clock, training time only) when set, else ``steps``.
+    ``resize_schedule`` is progressive resizing, ``((start_fraction, crop_px), ...)``; empty
+    means ``image_size`` throughout. ``lrs`` overrides the learning rate of any network by name
+    (``lr_g`` / ``lr_d`` are the generator's / every other network's default).
+    """
 
     steps: int = 1000
+    minutes: float | None = None
     batch_size: int = 16
     image_size: int = 128
+    resize_schedule: tuple = ()
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    lrs: dict = field(default_factory=dict)
+    lr_schedule: str = "constant"  # or "cosine" (down to lr_final x the base rate)
+    lr_final: float = 0.1
     betas: tuple[float, float] = (0.5, 0.999)
-    d_steps: int = 1  # critic/discriminator updates per generator update
+    d_steps: int = 1  # discriminator updates per generator update (phases without explicit updates)
+    ema_decay: float = 0.0  # 0: no moving average
+    precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16" or "fp32"
+    channels_last: bool = True
+    threads: int | None = None  # torch.set_num_threads (None: leave as it is)
     log_every: int = 10
-    checkpoint_every: int = 0  # 0: save only at the end
+    checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
+    checkpoint_minutes: float = 0.0  # minutes between resumable checkpoints (0: none)
     eval_images: int = 100  # test crops measured at the end (0: skip)
-    num_workers: int = 0
-    amp: bool = True  # bfloat16 autocast, CUDA only
+    num_workers: int = 0  # kept for old recipes: the engine draws batches in the training process
+
+
+@dataclass
+class Update:
+    """One kind of optimiser update inside a step. Defined in Chapter 0 (Foundations).
+
+    ``net``: the network stepped; ``loss``: the name of a recipe method (or a callable)
+    ``(nets, images, masks) -> (loss, {"term": value})``; ``repeats``: updates per step;
+    ``fresh_batch``: draw a new batch (images and masks) for each repeat, as WGAN-GP's critic
+    loop does; otherwise the step's current batch is reused.
+    """
+
+    net: str
+    loss: str | Callable = "generator_loss"
+    repeats: int = 1
+    fresh_batch: bool = False
 
 
 @dataclass
 class Phase:
-    """A stretch of training that updates only the networks in ``train``. Defined in Chapter 0."""
+    """A stretch of training with its own updates. Defined in Chapter 0 (Foundations).
+
+    Its length is ``fraction`` of the budget, or ``steps`` optimisation steps (the older form,
+    kept for step budgets; with a minutes budget steps are read as relative lengths).
+    ``updates``: the :class:`Update` s of one step, in order; by default they follow ``train``:
+    the discriminator ``d_steps`` times (when named and present), then the generator.
+    ``on_start(recipe, nets, optimizers)`` runs when the phase starts (also after a resume).
+    """
 
     name: str
-    steps: int
+    steps: int | None = None
     train: tuple[str, ...] = ("generator", "discriminator")
+    fraction: float | None = None
+    updates: tuple[Update, ...] | None = None
+    on_start: Callable | None = None
+
+    @property
+    def length(self) -> float:
+        if self.fraction is None and self.steps is None:
+            raise ValueError(f"phase {self.name!r} needs a fraction or a number of steps")
+        return float(self.fraction if self.fraction is not None else self.steps)
+
+    def plan(self, settings: TrainSettings, nets: dict[str, nn.Module]) -> tuple[Update, ...]:
+        if self.updates is not None:
+            return tuple(self.updates)
+        plan = []
+        if "discriminator" in self.train and "discriminator" in nets:
+            plan.append(Update("discriminator", "discriminator_loss", settings.d_steps))
+        if "generator" in self.train:
+            plan.append(Update("generator", "generator_loss"))
+        return tuple(plan)
+
+    def trained_networks(self, settings, nets) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(u.net for u in self.plan(settings, nets)))
 
 
 class Recipe:
@@ -74,7 +144,8 @@ class Recipe:
     Subclasses set ``model_name``, ``settings`` (a :class:`TrainSettings`), ``profiles``
     (profile name -> overrides of the settings) and implement :meth:`build_networks`,
     :meth:`sample_masks` and :meth:`generator_loss` (and :meth:`discriminator_loss` when there
-    is a discriminator). Losses return ``(total, {"term": float, ...})``.
+    is a discriminator, or any loss an :class:`Update` names). Losses return
+    ``(total, {"term": value})``; values may be floats or 0-d tensors (cheaper: no sync).
     """
 
     model_name: str = "model"
@@ -82,26 +153,33 @@ class Recipe:
     profiles: dict[str, dict[str, Any]] = {}
     #: name of the phase being trained; :func:`train` sets it before each step
     current_phase: str = "joint"
+    #: test mask kinds measured at the end of training (None: all)
+    eval_kinds: tuple[str, ...] | None = None
 
     def settings_for(self, profile: str, **overrides) -> TrainSettings:
-        s = dataclasses.replace(self.settings, **self.profiles.get(profile, {}))
+        """The recipe's settings, then the profile's defaults, the recipe's profile, ``overrides``."""
+        s = dataclasses.replace(self.settings, **PROFILE_DEFAULTS.get(profile, {}))
+        s = dataclasses.replace(s, **self.profiles.get(profile, {}))
         return dataclasses.replace(s, **{k: v for k, v in overrides.items() if v is not None})
 
     def build_networks(self, settings: TrainSettings) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def learning_rate(self, name: str, settings: TrainSettings) -> float:
+        """``settings.lrs[name]``, else ``lr_g`` for the generator and ``lr_d`` for the others."""
+        return settings.lrs.get(name, settings.lr_g if name == "generator" else settings.lr_d)
+
     def build_optimizers(self, nets, settings: TrainSettings) -> dict[str, torch.optim.Optimizer]:
-        """Adam for each network (learning rate ``lr_g`` for the generator, ``lr_d`` otherwise)."""
+        """Adam for each trainable network, at :meth:`learning_rate`."""
         return {
-            name: torch.optim.Adam(net.parameters(), lr=settings.lr_g if name == "generator" else settings.lr_d,
-                                   betas=settings.betas)
+            name: torch.optim.Adam(net.parameters(), lr=self.learning_rate(name, settings), betas=settings.betas)
             for name, net in nets.items()
             if any(p.requires_grad for p in net.parameters())
         }
 
     def phases(self, settings: TrainSettings, nets) -> list[Phase]:
         """Default: one joint phase (or generator only when there is no discriminator)."""
-        return [Phase("joint", settings.steps, tuple(n for n in ("generator", "discriminator") if n in nets))]
+        return [Phase("joint", fraction=1.0, train=tuple(n for n in ("generator", "discriminator") if n in nets))]
 
     def prepare(self, dataset, settings: TrainSettings) -> None:
         """Hook run once before building the networks (e.g. measure the data set's mean colour)."""
@@ -126,9 +204,22 @@ def mean_colour(dataset, n: int = 64) -> tuple[float, float, float]:
     return tuple(float(v) for v in sample.mean(dim=(0, 2, 3)))
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the base learning rate of every parameter group (the schedule multiplies it).
+
+    Defined in Chapter 0 (Foundations); for phase hooks, e.g. Partial Convolutions' fine-tune.
+    """
+    for group in optimizer.param_groups:
+        group["base_lr"] = group["lr"] = float(lr)
+
+
 @dataclass
 class TrainResult:
-    """What :func:`train` returns. Defined in Chapter 0 (Foundations)."""
+    """What :func:`train` returns. Defined in Chapter 0 (Foundations).
+
+    ``nets["generator"]`` is the network to use: the moving average when the recipe keeps one
+    (the last iterate is then ``nets["generator_last"]``).
+    """
 
     nets: dict[str, nn.Module]
     history: dict[str, list]
@@ -140,19 +231,40 @@ class TrainResult:
         return self.nets["generator"]
 
 
-class _Batches(torch.utils.data.Sampler):
-    """Indices ``start*B .. total*B`` of an index-deterministic data set, strided by rank."""
+class BatchStream:
+    """Batch ``k`` of a run: crops and masks that depend only on ``(seed, rank, k)`` and the size.
 
-    def __init__(self, start: int, total: int, batch: int, rank: int, world: int):
-        self.start, self.total, self.batch, self.rank, self.world = start, total, batch, rank, world
+    Defined in Chapter 0 (Foundations). So a resumed run, which sets :attr:`drawn`, sees the
+    same batches as an uninterrupted one, and a WGAN-GP critic loop can draw fresh batches.
+    """
 
-    def __iter__(self):
-        for step in range(self.start, self.total):
-            base = (step * self.world + self.rank) * self.batch
-            yield list(range(base, base + self.batch))
+    def __init__(self, recipe, data, seed: int, batch: int, rank: int, world: int, device, channels_last: bool):
+        from inpaintlib.data import InpaintingImages
 
-    def __len__(self):
-        return self.total - self.start
+        self._make = lambda size: InpaintingImages(split="train", size=size, length=10**12, seed=seed, root=data)
+        self.datasets: dict[int, Any] = {}
+        self.recipe, self.seed, self.batch, self.rank, self.world = recipe, seed, batch, rank, world
+        self.device, self.channels_last = device, channels_last
+        self.drawn = 0
+
+    def dataset(self, size: int):
+        if size not in self.datasets:
+            self.datasets[size] = self._make(size)
+        return self.datasets[size]
+
+    def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.drawn
+        self.drawn += 1
+        ds = self.dataset(size)
+        base = (k * self.world + self.rank) * self.batch
+        images = torch.stack([ds[i] for i in range(base, base + self.batch)])
+        gen = torch.Generator().manual_seed((self.seed * 7919 + self.rank) * 1_000_003 + k)
+        masks = self.recipe.sample_masks(self.batch, size, size, gen)
+        images = images.to(self.device, non_blocking=True)
+        masks = masks.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images, masks = to_channels_last(images), to_channels_last(masks)
+        return images, masks
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -195,6 +307,43 @@ def set_trainable(nets: dict[str, nn.Module], names: tuple[str, ...]) -> None:
             p.requires_grad_(name in names)
 
 
+class _Schedule:
+    """Phases and sizes of one run, looked up by step (step budget) or by fraction (minutes)."""
+
+    def __init__(self, budget: Budget, phases: list[Phase], settings: TrainSettings):
+        self.budget, self.phases, self.settings = budget, phases, settings
+        lengths = [p.length for p in phases]
+        if budget.timed:
+            self.ends = phase_boundaries(lengths)
+        elif all(p.fraction is None for p in phases):
+            self.ends = list(torch.tensor(lengths).cumsum(0).long().tolist())  # explicit steps
+        else:
+            self.ends = phase_boundaries(lengths, budget.steps)
+        self.total_steps = None if budget.timed else int(self.ends[-1])
+
+    def progress(self, step: int, seconds: float) -> float:
+        if self.budget.timed:
+            return self.budget.progress(step, seconds)
+        return min(1.0, step / self.total_steps)
+
+    def done(self, step: int, seconds: float) -> bool:
+        return self.progress(step, seconds) >= 1.0
+
+    def phase(self, step: int, p: float) -> Phase:
+        position = p if self.budget.timed else step
+        for ph, end in zip(self.phases, self.ends):
+            if position < end:
+                return ph
+        return self.phases[-1]
+
+    def size(self, p: float) -> int:
+        return int(value_at(self.settings.resize_schedule, p, self.settings.image_size))
+
+
+def _loss_fn(recipe: Recipe, loss) -> Callable:
+    return getattr(recipe, loss) if isinstance(loss, str) else loss
+
+
 def train(
     recipe: Recipe,
     profile: str | None = None,
@@ -205,6 +354,7 @@ def train(
     seed: int = 0,
     progress: bool = True,
     evaluate: bool = True,
+    deadline: float | None = None,
     **overrides,
 ) -> TrainResult:
     """Train ``recipe`` with the settings of ``profile`` (see :mod:`inpaintlib.profiles`).
@@ -212,148 +362,206 @@ def train(
     Defined in Chapter 0 (Foundations).
 
     ``data``: a folder of the reader's own images instead of the book's photos. ``out``: where
-    to write the checkpoint (default ``runs/<model>-<profile>.pt``; ``None`` with
-    ``out=False`` writes nothing). ``resume``: a checkpoint written by this function to go on
-    from. ``overrides``: any :class:`TrainSettings` field, e.g. ``steps=50``.
+    to write the checkpoint (default ``runs/<model>-<profile>.pt``; ``out=False`` writes
+    nothing). ``resume``: a checkpoint written by this function to go on from (same budget).
+    ``deadline``: a ``time.time()`` at which to stop early, save a resumable checkpoint and
+    return with ``meta["finished"] = False`` (for GPU sessions cut into 10-minute commands).
+    ``overrides``: any :class:`TrainSettings` field, e.g. ``steps=50`` or ``minutes=45``.
     """
     from tqdm.auto import tqdm
 
-    from inpaintlib.data import InpaintingImages
-
     profile = current_profile(profile)
     settings = recipe.settings_for(profile, **overrides)
+    if settings.minutes is not None and overrides.get("steps") is not None and overrides.get("minutes") is None:
+        settings = dataclasses.replace(settings, minutes=None)  # an explicit step count wins over the profile's minutes
     rank, world, local_rank = _distributed()
     dev = default_device(device)
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    precision = resolve_precision(settings.precision, dev)
     seed_everything(seed + rank)
     t0 = time.time()
 
-    dataset = InpaintingImages(split="train", size=settings.image_size, length=10**9, seed=seed, root=data)
-    recipe.prepare(dataset, settings)
+    stream = BatchStream(recipe, data, seed, settings.batch_size, rank, world, dev, settings.channels_last)
+    recipe.prepare(stream.dataset(settings.image_size), settings)
     nets = {k: v.to(dev) for k, v in recipe.build_networks(settings).items()}
+    if settings.channels_last:
+        for net in nets.values():
+            net.to(memory_format=torch.channels_last)
     optimizers = recipe.build_optimizers(nets, settings)
-    phases = recipe.phases(settings, nets)
-    phases_len = sum(p.steps for p in phases)
-    history: dict[str, list] = {"step": [], "phase": []}
-    start = 0
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group.setdefault("base_lr", group["lr"])
+    ema = ExponentialMovingAverage(nets["generator"], settings.ema_decay) if settings.ema_decay else None
+    budget = Budget(settings.steps, settings.minutes)
+    schedule = _Schedule(budget, recipe.phases(settings, nets), settings)
+    history: dict[str, list] = {"step": [], "phase": [], "minutes": [], "size": []}
+    step, seconds = 0, 0.0
     if resume:
         ckpt = read_checkpoint(resume)
-        for k, sd in ckpt["state_dicts"].items():
-            nets[k].load_state_dict(sd)
+        states = ckpt["state_dicts"]
+        for k, net in nets.items():
+            net.load_state_dict(states["generator_last" if k == "generator" and "generator_last" in states else k])
         for k, sd in ckpt["optimizers"].items():
             optimizers[k].load_state_dict(sd)
-        start, history = ckpt["step"], ckpt["history"]
+        if ema is not None and ckpt.get("ema"):
+            ema.module.load_state_dict(states["generator"])
+            ema.updates = int(ckpt["ema"]["updates"])
+        step, history = ckpt["step"], ckpt["history"]
+        stream.drawn = int(ckpt.get("batches_drawn", step))
+        seconds = float(ckpt["meta"].get("train_seconds", 0.0))
 
     if world > 1:
         _broadcast_from_rank0(nets)
 
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=_Batches(start, phases_len, settings.batch_size, rank, world),
-        num_workers=settings.num_workers, pin_memory=dev.type == "cuda",
-    )
-    mask_rng = torch.Generator().manual_seed(seed * 1000 + rank)
-    for _ in range(start):  # keep the mask stream identical whether resumed or not
-        torch.randint(0, 2**31 - 1, (1,), generator=mask_rng)
-    autocast = (
-        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
-        if settings.amp and dev.type == "cuda" else contextlib.nullcontext
-    )
-    boundaries, acc = [], 0
-    for ph in phases:
-        boundaries.append((acc, acc + ph.steps, ph))
-        acc += ph.steps
-
-    step = start
-    bar = tqdm(total=phases_len, initial=start, desc=f"{recipe.model_name} [{profile}]",
+    run = _Run(recipe, settings, profile, dev, precision, t0, seed, data, world, budget)
+    total = schedule.total_steps
+    bar = tqdm(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
+               desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
                disable=not progress or rank != 0)
-    running: dict[str, float] = {}
+    running: dict[str, Any] = {}
+    n_running = 0
+    current: Phase | None = None
+    last_save = seconds
+    finished = True
     for net in nets.values():
         net.train()
-    for images in loader:
-        phase = next(ph for lo, hi, ph in boundaries if lo <= step < hi)
-        set_trainable(nets, phase.train)
-        recipe.current_phase = phase.name  # losses may depend on it (GLCIC: no GAN term before "joint")
-        images = images.to(dev, non_blocking=True)
-        b, _, h, w = images.shape
-        step_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=mask_rng))
-        masks = recipe.sample_masks(b, h, w, torch.Generator().manual_seed(step_seed)).to(dev)
-        logs: dict[str, float] = {}
-
-        def optimise(name: str, loss_fn) -> None:
-            """One update of network ``name``: loss, backward, gradient averaging, step."""
-            optimizers[name].zero_grad(set_to_none=True)
-            with autocast():
-                loss, parts = loss_fn(nets, images, masks)
-            loss.backward()
-            _average_gradients(nets[name], world)
-            optimizers[name].step()
-            logs.update({f"{name[0].upper()}/{k}": v for k, v in parts.items()})
-
-        if "discriminator" in phase.train and "discriminator" in optimizers:
-            for _ in range(settings.d_steps):
-                optimise("discriminator", recipe.discriminator_loss)
-        if "generator" in phase.train:
-            optimise("generator", recipe.generator_loss)
-        step += 1
-        for k, v in logs.items():
-            running[k] = running.get(k, 0.0) + float(v)
-        running["_n"] = running.get("_n", 0) + 1
-        if step % settings.log_every == 0 or step == phases_len:
-            n = running.pop("_n")
-            history["step"].append(step)
-            history["phase"].append(phase.name)
-            for k in set(history) - {"step", "phase"} | set(running):
-                history.setdefault(k, [float("nan")] * (len(history["step"]) - 1))
-                history[k].append(running[k] / n if k in running else float("nan"))
-            bar.set_postfix({k.split("/")[-1]: f"{v / n:.3g}" for k, v in list(running.items())[:4]})
-            running = {}
-        bar.update(1)
-        if rank == 0 and out is not False and settings.checkpoint_every and step % settings.checkpoint_every == 0:
-            _save(recipe, nets, optimizers, history, step, settings, profile, dev, t0, out, seed, data, world, None)
+    with autocast_networks(nets, precision, dev):
+        while not schedule.done(step, seconds):
+            if deadline is not None and time.time() >= deadline:
+                finished = False
+                break
+            tick = time.perf_counter()
+            p = schedule.progress(step, seconds)
+            phase = schedule.phase(step, p)
+            plan = phase.plan(settings, nets)
+            if phase is not current:
+                set_trainable(nets, phase.trained_networks(settings, nets))
+                recipe.current_phase = phase.name  # losses may depend on it (GLCIC: no GAN term before "joint")
+                if phase.on_start is not None:
+                    phase.on_start(recipe, nets, optimizers)
+                current = phase
+            factor = lr_factor(settings.lr_schedule, p, settings.lr_final)
+            for opt in optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+            size = schedule.size(p)
+            batch = None
+            logs: dict[str, Any] = {}
+            for upd in plan:
+                for _ in range(upd.repeats):
+                    if batch is None or upd.fresh_batch:
+                        batch = stream.draw(size)
+                    opt = optimizers[upd.net]
+                    opt.zero_grad(set_to_none=True)
+                    loss, parts = _loss_fn(recipe, upd.loss)(nets, *batch)
+                    loss.backward()
+                    _average_gradients(nets[upd.net], world)
+                    opt.step()
+                    if ema is not None and upd.net == "generator":
+                        ema.update(nets["generator"])
+                    prefix = f"{upd.net[0].upper()}/" if upd.net in ("generator", "discriminator") else f"{upd.net}/"
+                    logs.update({prefix + k: v for k, v in parts.items()})
+            step += 1
+            seconds += time.perf_counter() - tick
+            for k, v in logs.items():
+                v = v.detach() if torch.is_tensor(v) else v
+                running[k] = running.get(k, 0.0) + v
+            n_running += 1
+            if step % settings.log_every == 0 or schedule.done(step, seconds):
+                history["step"].append(step)
+                history["phase"].append(phase.name)
+                history.setdefault("minutes", [float("nan")] * (len(history["step"]) - 1)).append(round(seconds / 60, 3))
+                history.setdefault("size", [float("nan")] * (len(history["step"]) - 1)).append(size)
+                means = {k: float(v) / n_running for k, v in running.items()}
+                for k in set(history) - {"step", "phase", "minutes", "size"} | set(means):
+                    history.setdefault(k, [float("nan")] * (len(history["step"]) - 1))
+                    history[k].append(means.get(k, float("nan")))
+                bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in list(means.items())[:4]})
+                running, n_running = {}, 0
+            bar.update(1 if total else int(seconds) - bar.n)
+            save_due = (settings.checkpoint_every and step % settings.checkpoint_every == 0) or (
+                settings.checkpoint_minutes and seconds - last_save >= 60 * settings.checkpoint_minutes)
+            if rank == 0 and out is not False and save_due:
+                run.save(out, nets, ema, optimizers, history, step, stream.drawn, seconds, None, finished=False)
+                last_save = seconds
     bar.close()
 
-    meta_metrics = None
-    for net in nets.values():
+    for net in [*nets.values(), *([ema.module] if ema is not None else [])]:
         net.eval()
+        if settings.channels_last:  # hand back ordinary (NCHW) networks: same numbers as a reloaded one
+            net.to(memory_format=torch.contiguous_format)
     if world > 1:
         _broadcast_from_rank0(nets, buffers_only=True)  # e.g. BatchNorm statistics: keep rank 0's
-    generator = nets["generator"]
-    if evaluate and settings.eval_images and rank == 0:
+    result_nets = dict(nets)
+    if ema is not None:
+        result_nets["generator_last"] = nets["generator"]
+        result_nets["generator"] = ema.module
+    metrics = None
+    if finished and evaluate and settings.eval_images and rank == 0:
         from inpaintlib.evaluation import evaluate_model
 
-        meta_metrics = evaluate_model(generator, kinds=getattr(recipe, "eval_kinds", None), n=settings.eval_images,
-                                      progress=False)
+        metrics = evaluate_model(result_nets["generator"], kinds=recipe.eval_kinds, n=settings.eval_images,
+                                 progress=False)
+    meta = run.meta(step, stream.drawn, seconds, metrics, finished)
     path = None
-    meta = _meta(recipe, settings, profile, dev, t0, seed, data, world, meta_metrics, step)
     if rank == 0 and out is not False:
-        path = _save(recipe, nets, optimizers, history, step, settings, profile, dev, t0, out, seed, data, world,
-                     meta_metrics)
-    return TrainResult(nets=nets, history=history, meta=meta, checkpoint=path)
+        path = run.save(out, nets, ema, optimizers, history, step, stream.drawn, seconds, metrics, finished)
+    return TrainResult(nets=result_nets, history=history, meta=meta, checkpoint=path)
 
 
-def _meta(recipe, settings, profile, dev, t0, seed, data, world, metrics, step) -> dict[str, Any]:
-    s = dataclasses.asdict(settings)
-    s["betas"] = list(s["betas"])
-    return {
-        "profile": profile,
-        "settings": s,
-        "steps": int(step),
-        "image_size": settings.image_size,
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "world_size": world,
-        "wall_time_s": round(time.time() - t0, 1),
-        "seed": seed,
-        "data": str(data) if data else "book photos (train split)",
-        "metrics": metrics or {},
-        "recipe": type(recipe).__name__,
-    }
+class _Run:
+    """What a run records about itself in its checkpoints."""
 
+    def __init__(self, recipe, settings, profile, dev, precision, t0, seed, data, world, budget):
+        self.recipe, self.settings, self.profile, self.dev = recipe, settings, profile, dev
+        self.precision, self.t0, self.seed, self.data, self.world, self.budget = (
+            precision, t0, seed, data, world, budget)
 
-def _save(recipe, nets, optimizers, history, step, settings, profile, dev, t0, out, seed, data, world, metrics):
-    path = Path(out) if out else Path("runs") / f"{recipe.model_name}-{profile}.pt"
-    return save_checkpoint(
-        path, recipe.model_name, nets, _meta(recipe, settings, profile, dev, t0, seed, data, world, metrics, step),
-        history=history, optimizers=optimizers, step=step,
-    )
+    def meta(self, step: int, drawn: int, seconds: float, metrics, finished: bool) -> dict[str, Any]:
+        s = dataclasses.asdict(self.settings)
+        s["betas"] = list(s["betas"])
+        s["resize_schedule"] = [list(x) for x in s["resize_schedule"]]
+        threads = torch.get_num_threads()
+        crops = drawn * self.settings.batch_size * self.world
+        return {
+            "profile": self.profile,
+            "settings": s,
+            "steps": int(step),
+            "finished": bool(finished),
+            "image_size": self.settings.image_size,
+            "device": torch.cuda.get_device_name(self.dev) if self.dev.type == "cuda" else "cpu",
+            "cpu": cpu_name(),
+            "threads": threads,
+            "precision": self.precision,
+            "channels_last": bool(self.settings.channels_last),
+            "world_size": self.world,
+            "budget": repr(self.budget),
+            "train_seconds": round(seconds, 2),
+            "core_minutes": round(seconds / 60 * (threads if self.dev.type == "cpu" else 1), 2),
+            "steps_per_s": round(step / seconds, 3) if seconds > 0 else None,
+            "batches_drawn": int(drawn),
+            "crops_seen": int(crops),
+            "wall_time_s": round(time.time() - self.t0, 1),
+            "seed": self.seed,
+            "data": str(self.data) if self.data else "book photos (train split)",
+            "metrics": metrics or {},
+            "recipe": type(self.recipe).__name__,
+        }
+
+    def save(self, out, nets, ema, optimizers, history, step, drawn, seconds, metrics, finished):
+        path = Path(out) if out else Path("runs") / f"{self.recipe.model_name}-{self.profile}.pt"
+        to_save = dict(nets)
+        if ema is not None:  # "generator" is what is used and shipped: the moving average
+            to_save["generator_last"] = nets["generator"]
+            to_save["generator"] = ema.module
+        return save_checkpoint(
+            path, self.recipe.model_name, to_save, self.meta(step, drawn, seconds, metrics, finished),
+            history=history, optimizers=optimizers, step=step,
+            extra={"batches_drawn": int(drawn),
+                   "ema": {"decay": ema.decay, "updates": ema.updates} if ema is not None else {}},
+        )
+

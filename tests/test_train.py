@@ -56,12 +56,12 @@ class TinyRecipe(Recipe):
 def test_profiles(monkeypatch):
     monkeypatch.setenv("INPAINT_PROFILE", "smoke")
     assert current_profile() == "smoke"
-    assert current_profile("full") == "full"
+    assert current_profile("cpu") == "cpu" and current_profile("gpu") == "gpu"
     monkeypatch.setenv("INPAINT_PROFILE", "huge")
     with pytest.raises(ValueError, match="unknown profile"):
         current_profile()
     monkeypatch.delenv("INPAINT_PROFILE")
-    assert current_profile() == ("full" if torch.cuda.is_available() else "book")
+    assert current_profile() == ("gpu" if torch.cuda.is_available() else "book")
 
 
 def test_training_records_history_and_checkpoint_reloads_to_same_outputs(tmp_path):

@@ -249,7 +249,9 @@ class ContextEncoderRecipe(Recipe):
     profiles = {
         "smoke": dict(steps=3, batch_size=4, log_every=1, checkpoint_every=0, eval_images=4),
         "book": dict(steps=100, batch_size=16, log_every=5, checkpoint_every=0, eval_images=20),
-        "full": {},
+        "cpu": {},
+        # the paper: batch 64; steps scaled to our ~60 photos
+        "gpu": dict(steps=20000, batch_size=64, checkpoint_every=0, checkpoint_minutes=5),
     }
     loss_weights = dict(reconstruction=0.999, adversarial=0.001)
     bottleneck = "channel_wise"

@@ -141,7 +141,9 @@ class GLCICRecipe(Recipe):
     profiles = {
         "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_every=0, eval_images=2),
         "book": dict(steps=60, batch_size=8, log_every=2, checkpoint_every=0, eval_images=10),
-        "full": {},
+        "cpu": {},
+        # the paper: batch 96, 500k iterations; scaled to our ~60 photos
+        "gpu": dict(steps=50000, batch_size=96, checkpoint_every=0, checkpoint_minutes=5),
     }
     alpha = 4e-4
     width = 0.5
@@ -167,11 +169,10 @@ class GLCICRecipe(Recipe):
         }
 
     def phases(self, settings, nets):
-        n_c = max(1, round(settings.steps * self.phase_split["completion"]))
-        n_d = max(1, round(settings.steps * self.phase_split["discriminator"]))
-        n_j = max(1, settings.steps - n_c - n_d)
-        return [Phase("completion", n_c, ("generator",)), Phase("discriminator", n_d, ("discriminator",)),
-                Phase("joint", n_j, ("generator", "discriminator"))]
+        split = self.phase_split
+        return [Phase("completion", train=("generator",), fraction=split["completion"]),
+                Phase("discriminator", train=("discriminator",), fraction=split["discriminator"]),
+                Phase("joint", train=("generator", "discriminator"), fraction=split["joint"])]
 
     def sample_masks(self, batch, height, width, generator):
         from inpaintlib.masks import random_rectangles_mask
