@@ -2,6 +2,8 @@
 #
 #   make book    execute every notebook (INPAINT_PROFILE=book unless set) and build _build/html
 #   make test    unit tests, notebooks in the smoke profile, a no-execute -W build, browser checks
+#   make bench   inpaint latency and training speed of every model on this machine
+#   make train-gpu  retrain every shipped model on a GPU, GPU_MINUTES each (resumable)
 #   make lab     JupyterLab on the notebooks
 #   make clean   remove _build
 #
@@ -29,13 +31,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # the inline backend and the built book would lose its figures (so `book` and `lab` unset it).
 test test-unit test-notebooks test-build test-browser: export MPLBACKEND := Agg
 
-.PHONY: help setup assets book test test-unit test-notebooks test-build test-browser lab clean
+.PHONY: help setup assets book test test-unit test-notebooks test-build test-browser lab clean bench train-gpu
 # The test stages must run one after the other, even under `make -j`.
 .NOTPARALLEL:
 
 help:
 	@echo "make book   build the book (executes the notebooks; INPAINT_PROFILE=book by default)"
 	@echo "make test   unit tests + notebooks (smoke profile) + no-execute -W build + browser checks"
+	@echo "make bench  inpaint latency and training steps/s of every model (nothing else running)"
+	@echo "make train-gpu  retrain every shipped model on CUDA, GPU_MINUTES minutes each"
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make clean  remove _build/"
 
@@ -75,6 +79,8 @@ book: setup assets
 test: setup assets
 	start=$$(date +%s)
 	$(MAKE) --no-print-directory test-unit test-notebooks test-build test-browser
+	mkdir -p _build
+	echo "$$(( $$(date +%s) - start ))" > _build/make-test-seconds
 	echo "== make test passed in $$(( $$(date +%s) - start )) s"
 
 test-unit: setup
@@ -95,6 +101,19 @@ test-build: setup assets
 test-browser: setup
 	echo "== (d) headless browser checks of $(CHECK_HTML)"
 	BOOK_HTML_DIR="$(CURDIR)/$(CHECK_HTML)" $(PY) -m pytest -rs tests/test_book_browser.py || [ $$? -eq 5 ]
+
+# ------------------------------------------------------------------ speed and GPU training
+
+bench: setup
+	$(PY) scripts/bench.py
+
+# On a GPU machine with no package registry, run the command directly with the machine's python
+# (torch, numpy, OpenCV, scikit-image, h5py are enough): python -m inpaintlib train-all ...
+GPU_MINUTES ?= 5
+GPU_STOP_AFTER ?=
+train-gpu:
+	$${PYTHON:-$(PY)} -m inpaintlib train-all --device cuda --minutes $(GPU_MINUTES) \
+		$(if $(GPU_STOP_AFTER),--stop-after $(GPU_STOP_AFTER),)
 
 # ------------------------------------------------------------------ interactive
 

@@ -1,9 +1,11 @@
-"""Command line: ``python -m inpaintlib {inpaint,train,evaluate,models}``.
+"""Command line: ``python -m inpaintlib {inpaint,train,train-all,evaluate,models}``.
 
 Defined in Chapter 0 (Foundations).
 
     python -m inpaintlib inpaint --model context_encoder --image in.png --mask mask.png --out out.png
     python -m inpaintlib train context_encoder [--profile cpu] [--data DIR] [--size 128]
+    python -m inpaintlib train fill_refiner --profile cpu --threads 1 --minutes 90   # the equal budget
+    python -m inpaintlib train-all --device cuda --minutes 5 --stop-after 9           # a GPU session
     python -m inpaintlib evaluate context_encoder [--n 100]
 
 Mask files: white (255) = hole, black (0) = known; PNG (JPEG masks are not binary).
@@ -63,6 +65,16 @@ def main(argv=None) -> int:
     p.add_argument("--resume", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
+    p = sub.add_parser("train-all", help="retrain every shipped model for the same minutes each (resumable)")
+    p.add_argument("names", nargs="*", help="default: every model and ablation with a shipped checkpoint")
+    p.add_argument("--minutes", type=float, required=True, help="training minutes per model")
+    p.add_argument("--device", default=None)
+    p.add_argument("--profile", default="gpu", choices=list(PROFILES))
+    p.add_argument("--out", default="runs/gpu", help="folder of the resumable checkpoints")
+    p.add_argument("--ship-to", default=None, help="folder of the float16 checkpoints (default data/checkpoints/gpu)")
+    p.add_argument("--stop-after", type=float, default=None,
+                   help="stop this command after so many minutes (run it again to resume)")
+    p.add_argument("--threads", type=int, default=None)
     p = sub.add_parser("evaluate", help="metrics on the fixed test set beside the classical baselines")
     p.add_argument("name")
     p.add_argument("--n", type=int, default=None, help="number of test crops (default all)")
@@ -99,6 +111,14 @@ def main(argv=None) -> int:
                        precision=args.precision)
         if result.checkpoint:
             print(result.checkpoint)
+    elif args.command == "train-all":
+        from inpaintlib.train_all import train_all
+
+        status = train_all(args.names or None, device=args.device, minutes=args.minutes, out=args.out,
+                           ship_to=args.ship_to, stop_after=args.stop_after, profile=args.profile,
+                           threads=args.threads)
+        for name, state in status.items():
+            print(f"{name}: {state}")
     elif args.command == "evaluate":
         from inpaintlib.baselines import BASELINES
         from inpaintlib.checkpoint import build_generator, read_checkpoint

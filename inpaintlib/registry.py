@@ -65,9 +65,21 @@ def checkpoint_dir() -> Path:
     return Path(DATA_DIR) / "checkpoints"
 
 
-def checkpoint_path(name: str) -> Path:
-    """Where the shipped checkpoint of ``name`` lives. Defined in Chapter 0 (Foundations)."""
-    return checkpoint_dir() / f"{WRAPPED[name][0] if name in WRAPPED else name}.pt"
+#: where each training budget's checkpoints live, under ``data/checkpoints``: the ``cpu`` budget
+#: (every chapter's shipped model) at the top, GPU-trained ones (``make train-gpu``) in ``gpu/``
+VARIANTS = {"cpu": ".", "gpu": "gpu"}
+
+
+def checkpoint_path(name: str, variant: str = "cpu") -> Path:
+    """Where the shipped checkpoint of ``name`` lives (``variant``: ``cpu`` or ``gpu``). Chapter 0."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown checkpoint variant {variant!r}: expected one of {tuple(VARIANTS)}")
+    return (checkpoint_dir() / VARIANTS[variant]).resolve() / f"{WRAPPED[name][0] if name in WRAPPED else name}.pt"
+
+
+def available_variants(name: str) -> list[str]:
+    """The training budgets (``cpu``, ``gpu``) for which ``name`` has a shipped checkpoint. Chapter 0."""
+    return [v for v in VARIANTS if checkpoint_path(name, v).is_file()]
 
 
 def available_models(include_untrained: bool = False) -> list[str]:
@@ -80,8 +92,10 @@ def available_models(include_untrained: bool = False) -> list[str]:
     return list(BASELINES) + learned
 
 
-def load_pretrained(name: str, device: str | torch.device = "cpu"):
+def load_pretrained(name: str, device: str | torch.device = "cpu", variant: str = "cpu"):
     """The model ``name`` ready for :func:`inpaintlib.inpaint`: eval mode, on ``device`` (CPU by default).
+
+    ``variant="gpu"`` loads the GPU-trained checkpoint (``data/checkpoints/gpu``) where one exists.
 
     Defined in Chapter 0 (Foundations). The checkpoint's metadata (profile, steps, device,
     metrics ...) and loss history are attached as ``model.checkpoint_meta`` and
@@ -91,7 +105,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
         return BASELINES[name]().to(device).eval()
     if name not in LEARNED_MODELS and name not in ABLATIONS:
         raise ValueError(f"unknown model {name!r}; available: {available_models(include_untrained=True)}")
-    path = checkpoint_path(name)
+    path = checkpoint_path(name, variant)
     if not path.is_file():
         raise FileNotFoundError(
             f"no shipped checkpoint for {name!r} at {path}; train one with "

