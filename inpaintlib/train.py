@@ -156,6 +156,9 @@ class Recipe:
     current_phase: str = "joint"
     #: test mask kinds measured at the end of training (None: all)
     eval_kinds: tuple[str, ...] | None = None
+    #: crop size a fixed-size network needs (e.g. the Context Encoder's 128); such recipes train
+    #: at that size throughout: progressive resizing is for fully convolutional networks only
+    fixed_size: int | None = None
 
     def settings_for(self, profile: str, **overrides) -> TrainSettings:
         """The recipe's settings, then the profile's defaults, the recipe's profile, ``overrides``."""
@@ -381,6 +384,12 @@ def train(
     if settings.threads:
         torch.set_num_threads(int(settings.threads))
     precision = resolve_precision(settings.precision, dev)
+    if recipe.fixed_size is not None:
+        sizes = {settings.image_size, *(size for _, size in settings.resize_schedule)}
+        if sizes != {recipe.fixed_size}:
+            raise ValueError(f"{recipe.model_name} only trains on {recipe.fixed_size} px crops (a fixed-size "
+                             f"network), got sizes {sorted(sizes)}; progressive resizing needs a fully "
+                             "convolutional network")
     seed_everything(seed + rank)
     t0 = time.time()
 
@@ -465,7 +474,9 @@ def train(
                     prefix = f"{upd.net[0].upper()}/" if upd.net in ("generator", "discriminator") else f"{upd.net}/"
                     logs.update({prefix + k: v for k, v in parts.items()})
             step += 1
-            seconds += time.perf_counter() - tick
+            took = time.perf_counter() - tick
+            seconds += took
+            run.recent_steps = (run.recent_steps + [took])[-20:]
             for k, v in logs.items():
                 v = v.detach() if torch.is_tensor(v) else v
                 running[k] = running.get(k, 0.0) + v
@@ -519,6 +530,7 @@ class _Run:
         self.recipe, self.settings, self.profile, self.dev = recipe, settings, profile, dev
         self.precision, self.t0, self.seed, self.data, self.world, self.budget = (
             precision, t0, seed, data, world, budget)
+        self.recent_steps: list[float] = []
 
     def meta(self, step: int, drawn: int, seconds: float, metrics, finished: bool) -> dict[str, Any]:
         s = dataclasses.asdict(self.settings)
@@ -542,6 +554,7 @@ class _Run:
             "train_seconds": round(seconds, 2),
             "core_minutes": round(seconds / 60 * (threads if self.dev.type == "cpu" else 1), 2),
             "steps_per_s": round(step / seconds, 3) if seconds > 0 else None,
+            "step_seconds": [round(t, 4) for t in self.recent_steps],  # the last (up to) 20 steps
             "batches_drawn": int(drawn),
             "crops_seen": int(crops),
             "wall_time_s": round(time.time() - self.t0, 1),

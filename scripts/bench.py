@@ -30,7 +30,7 @@ from inpaintlib.api import inpaint  # noqa: E402
 from inpaintlib.masks import center_square_mask  # noqa: E402
 from inpaintlib.precision import cpu_name, cpu_supports_bf16  # noqa: E402
 from inpaintlib.registry import RECIPES, available_models, load_pretrained, recipe_for  # noqa: E402
-from inpaintlib.train import train  # noqa: E402
+from inpaintlib.speed import training_speed  # noqa: E402
 
 CE_TARGET_MS = 50.0
 
@@ -49,14 +49,10 @@ def latency_ms(model, size: int, repeats: int) -> float:
 
 def train_rate(name: str, size: int, precision: str, steps: int) -> tuple[float, float]:
     recipe = recipe_for(name)
-    fixed = recipe.settings.image_size if not recipe.settings.resize_schedule and name.startswith(
-        ("context_encoder", "msnps")) else None
-    if fixed is not None and size != fixed:
+    if getattr(recipe, "fixed_size", None) and size != recipe.fixed_size:
         raise ValueError("fixed size")
-    result = train(recipe, profile="smoke", out=False, progress=False, evaluate=False, steps=steps + 1,
-                   batch_size=16, image_size=size, resize_schedule=(), precision=precision, log_every=1000)
-    per_step = result.meta["train_seconds"] / result.meta["steps"]
-    return 1.0 / per_step, 16 / per_step
+    speed = training_speed(recipe, size, batch=16, precision=precision, steps=steps)
+    return speed["steps_per_s"], speed["crops_per_s"]
 
 
 def main(argv=None) -> int:

@@ -253,6 +253,8 @@ class ContextEncoderRecipe(Recipe):
         # the paper: batch 64; steps scaled to our ~60 photos
         "gpu": dict(steps=20000, batch_size=64, checkpoint_every=0, checkpoint_minutes=5),
     }
+    # the channel-wise FC layer ties the network to one size: no progressive resizing
+    fixed_size = 128
     loss_weights = dict(reconstruction=0.999, adversarial=0.001)
     bottleneck = "channel_wise"
     activation, decoder_activation, fc_code_size = "lrelu", "relu", None
