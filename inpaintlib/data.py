@@ -4,7 +4,7 @@ Defined in Chapter 0 (Foundations).
 
 The big inpainting data sets (CelebA, Places2, Paris StreetView) cannot be downloaded where this
 book is built, so it ships its own small one in ``data/`` (made by ``scripts/make_data.py``):
-about forty real photographs from packages, split *by photo* into train / val / test so that no
+about eighty real photographs from packages, split *by photo* into train / val / test so that no
 test crop ever comes from a photo the networks saw in training, and a fixed test set of 128x128
 crops with fixed masks in every hole-ratio bucket. Every file's sha256 is recorded in a manifest
 and checked on load: a silently altered test image would make every number in the book wrong.

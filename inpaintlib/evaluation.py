@@ -110,3 +110,24 @@ def results_table(rows: dict[str, dict], metrics=("l1_%", "psnr_db", "ssim"), ki
                              else (f"{v:.3f}" if m == "ssim" else f"{v:.2f}"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def budget_table(metas: dict[str, dict]) -> str:
+    """A Markdown table of how each checkpoint was trained: budget, device, precision, steps, speed.
+
+    Defined in Chapter 0 (Foundations). ``metas`` maps a model's display name to its checkpoint
+    metadata (``model.checkpoint_meta``). Older checkpoints lack some fields: shown as "–".
+    """
+    def cell(meta, key, fmt="{}"):
+        v = meta.get(key)
+        return "–" if v is None else fmt.format(v)
+
+    lines = ["| model | profile | device | threads | precision | training min | core-min | steps | steps/s | crops seen |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in metas.items():
+        minutes = m.get("train_seconds", m.get("wall_time_s"))
+        lines.append(" | ".join([
+            f"| {name}", cell(m, "profile"), cell(m, "device"), cell(m, "threads"), cell(m, "precision"),
+            "–" if minutes is None else f"{minutes / 60:.1f}", cell(m, "core_minutes", "{:.0f}"),
+            cell(m, "steps", "{:,}"), cell(m, "steps_per_s", "{:.2f}"), cell(m, "crops_seen", "{:,}")]) + " |")
+    return "\n".join(lines)

@@ -121,3 +121,36 @@ def heat_map(values, title: str = "", label: str = "", ax=None, cmap: str = "vir
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
     return ax.figure
+
+
+def budget_schedule(settings, phases, title: str = "What the budget is spent on"):
+    """Learning-rate factor, crop size and phases of a run against the fraction of its budget.
+
+    Defined in Chapter 0 (Foundations). ``settings`` is a :class:`inpaintlib.train.TrainSettings`
+    and ``phases`` the recipe's phases for it; everything is drawn against the share of the
+    budget (0-100 %), which is what the engine schedules by.
+    """
+    import matplotlib.pyplot as plt
+
+    from inpaintlib.schedules import lr_factor, phase_boundaries, value_at
+
+    p = np.linspace(0, 1, 401)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))
+    a.plot(100 * p, [lr_factor(settings.lr_schedule, x, settings.lr_final) for x in p])
+    a.set_xlabel("share of the training budget (%)")
+    a.set_ylabel("learning rate / base rate")
+    a.set_title(f"learning rate ({settings.lr_schedule})", fontsize=10)
+    b.step(100 * p, [value_at(settings.resize_schedule, x, settings.image_size) for x in p], where="post")
+    b.set_xlabel("share of the training budget (%)")
+    b.set_ylabel("training crop size (px)")
+    b.set_title("progressive resizing", fontsize=10)
+    ends = phase_boundaries([ph.length for ph in phases])
+    for ax in (a, b):
+        start = 0.0
+        for i, (ph, end) in enumerate(zip(phases, ends)):
+            ax.axvspan(100 * start, 100 * end, color=f"C{i}", alpha=0.08)
+            ax.text(100 * (start + end) / 2, ax.get_ylim()[1], ph.name, ha="center", va="bottom", fontsize=8)
+            start = end
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
