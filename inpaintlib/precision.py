@@ -38,17 +38,10 @@ def cpu_supports_bf16() -> bool:
     Defined in Chapter 0 (Foundations). Reads PyTorch's own check where it exists, else the
     CPU flags in ``/proc/cpuinfo``.
     """
-    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    if check is not None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(torch.cpu, name, None)  # private helpers: absent from some versions
         try:
-            if check():
-                return True
-        except RuntimeError:
-            pass
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    if amx is not None:
-        try:
-            if amx():
+            if check is not None and check():
                 return True
         except RuntimeError:
             pass
