@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "available_models": ("inpaintlib.registry", "available_models"),
     "load_pretrained": ("inpaintlib.registry", "load_pretrained"),
+    "available_variants": ("inpaintlib.registry", "available_variants"),
     "inpaint": ("inpaintlib.api", "inpaint"),
 }
 
@@ -36,4 +37,4 @@ def __getattr__(name):  # lazy so that `import inpaintlib` stays fast and light
     raise AttributeError(f"module 'inpaintlib' has no attribute {name!r}")
 
 
-__all__ = ["available_models", "load_pretrained", "inpaint", "__version__"]
+__all__ = ["available_models", "available_variants", "load_pretrained", "inpaint", "__version__"]

@@ -9,6 +9,12 @@ layers, a 64-pixel hole is a few units of its feature map; one that sees only a 
 the hole judges *local* texture at full resolution. Iizuka et al. concatenate the two feature
 vectors and let one fully connected layer decide, so each discriminator's verdict depends on
 both views.
+
+**Critics trained with a gradient penalty (WGAN-GP) must have no BatchNorm.** The penalty
+constrains the gradient of the critic's score *per sample*; BatchNorm makes each score depend on
+the whole batch, so the per-sample gradient the penalty measures is not the critic's. Build such
+critics with ``norm=None`` (or layer/instance normalisation), and check them with
+:func:`check_no_batchnorm`; the Chapter 0 engine's WGAN-GP phases assume it.
 """
 from __future__ import annotations
 
@@ -20,7 +26,19 @@ from torch import nn
 from inpaintlib.layers import conv_block, init_dcgan_weights
 from inpaintlib.masks import mask_bbox
 
-__all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator"]
+__all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator", "check_no_batchnorm"]
+
+
+def check_no_batchnorm(net: nn.Module, role: str = "a critic trained with a gradient penalty") -> nn.Module:
+    """Raise ``ValueError`` if ``net`` holds a BatchNorm layer (see the module docstring); return it.
+
+    Defined in Chapter 0 (Foundations), for the engine's WGAN-GP phases (Chapters 6 and 7).
+    """
+    found = [name for name, m in net.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if found:
+        raise ValueError(f"{role} must not use BatchNorm (it couples the samples of a batch, so the "
+                         f"per-sample gradient penalty is wrong); found it at {found[:3]}: build it with norm=None")
+    return net
 
 
 def crop_around_hole(images: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,15 +103,16 @@ class GlobalLocalDiscriminator(nn.Module):
 
     The paper's sizes are 256 / 128 (six and five convolutions); at our 128 / 64 each stack
     has one convolution less and the same 4x4 output. ``width`` scales every channel count
-    (1.0 = the paper's 64 ... 512).
+    (1.0 = the paper's 64 ... 512). ``norm``: ``"batch"`` (the paper's) or ``None``, which a
+    WGAN-GP critic needs (see the module docstring).
     """
 
-    def __init__(self, image_size: int = 128, local_size: int = 64, width: float = 1.0):
+    def __init__(self, image_size: int = 128, local_size: int = 64, width: float = 1.0, norm: str | None = "batch"):
         super().__init__()
         self.image_size, self.local_size, self.width = image_size, local_size, width
         widths = tuple(max(8, int(c * width)) for c in (64, 128, 256, 512, 512, 512))
-        self.global_features = conv_feature_stack(image_size, widths)
-        self.local_features = conv_feature_stack(local_size, widths)
+        self.global_features = conv_feature_stack(image_size, widths, norm=norm)
+        self.local_features = conv_feature_stack(local_size, widths, norm=norm)
         g_out = widths[int(round(math.log2(image_size / 4))) - 1] * 16
         l_out = widths[int(round(math.log2(local_size / 4))) - 1] * 16
         self.global_fc = nn.Sequential(nn.Linear(g_out, 1024), nn.ReLU(inplace=True))

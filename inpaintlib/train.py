@@ -82,7 +82,6 @@ class TrainSettings:
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     checkpoint_minutes: float = 0.0  # minutes between resumable checkpoints (0: none)
     eval_images: int = 100  # test crops measured at the end (0: skip)
-    num_workers: int = 0  # kept for old recipes: the engine draws batches in the training process
 
 
 @dataclass

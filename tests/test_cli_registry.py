@@ -1,5 +1,6 @@
 """The command line, the model registry and the distributed launch (Chapter 0)."""
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from inpaintlib.data import DATA_DIR
 
 import inpaintlib
 from inpaintlib.cli import main
@@ -104,3 +107,20 @@ def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     w0, w1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert torch.equal(w0, w1)
     assert (tmp_path / "ddp.pt").is_file()
+
+
+def test_checkpoint_variants_cpu_and_gpu(tmp_path, monkeypatch):
+    import inpaintlib
+    from inpaintlib import registry
+
+    assert "cpu" in inpaintlib.available_variants("glcic")
+    monkeypatch.setattr(registry, "checkpoint_dir", lambda: tmp_path)
+    assert inpaintlib.available_variants("glcic") == []
+    (tmp_path / "gpu").mkdir()
+    shutil.copy(Path(DATA_DIR) / "checkpoints" / "glcic.pt", tmp_path / "gpu" / "glcic.pt")
+    assert inpaintlib.available_variants("glcic") == ["gpu"]
+    assert inpaintlib.load_pretrained("glcic", variant="gpu").checkpoint_meta["steps"] > 0
+    with pytest.raises(FileNotFoundError):
+        inpaintlib.load_pretrained("glcic")  # no cpu checkpoint in this folder
+    with pytest.raises(ValueError, match="variant"):
+        inpaintlib.load_pretrained("glcic", variant="tpu")

@@ -268,3 +268,22 @@ def test_shipped_checkpoints_are_float16_and_reload_to_the_rounded_weights(tmp_p
     x, m = torch.rand(1, 3, 32, 32), torch.zeros(1, 1, 32, 32)
     assert torch.equal(net(x, m), rounded(x, m))
     assert shipped["meta"]["stored_as"] == "float16" and shipped["optimizers"] == {}
+
+
+def test_gradient_penalty_critics_must_have_no_batchnorm():
+    from inpaintlib.discriminators import GlobalLocalDiscriminator, check_no_batchnorm
+
+    with pytest.raises(ValueError, match="must not use BatchNorm"):
+        check_no_batchnorm(GlobalLocalDiscriminator(64, 32, width=0.125))
+    critic = check_no_batchnorm(GlobalLocalDiscriminator(64, 32, width=0.125, norm=None))
+    x, m = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
+    m[..., 20:40, 20:40] = 1
+    assert critic(x, m).shape == (2, 1)
+
+
+def test_fixed_size_networks_refuse_progressive_resizing():
+    from inpaintlib.models.context_encoder import ContextEncoderRecipe
+
+    with pytest.raises(ValueError, match="fixed-size"):
+        train(ContextEncoderRecipe(), profile="smoke", out=False, progress=False,
+              resize_schedule=((0.0, 64), (0.5, 128)))

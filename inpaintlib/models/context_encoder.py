@@ -244,8 +244,7 @@ class ContextEncoderRecipe(Recipe):
     # loss stall early on our data (Chapter 1 plots that run); we use 2e-4 for both networks,
     # like the public PyTorch ports.
     settings = TrainSettings(steps=1500, batch_size=32, image_size=128, lr_g=2e-4, lr_d=2e-4,
-                             betas=(0.5, 0.999), log_every=10, checkpoint_every=250, eval_images=100,
-                             num_workers=1)
+                             betas=(0.5, 0.999), log_every=10, checkpoint_every=250, eval_images=100)
     profiles = {
         "smoke": dict(steps=3, batch_size=4, log_every=1, checkpoint_every=0, eval_images=4),
         "book": dict(steps=100, batch_size=16, log_every=5, checkpoint_every=0, eval_images=20),

@@ -136,8 +136,7 @@ class GLCICRecipe(Recipe):
 
     model_name = "glcic"
     settings = TrainSettings(steps=1000, batch_size=16, image_size=128, lr_g=2e-4, lr_d=2e-4,
-                             betas=(0.5, 0.999), log_every=10, checkpoint_every=200, eval_images=100,
-                             num_workers=1)
+                             betas=(0.5, 0.999), log_every=10, checkpoint_every=200, eval_images=100)
     profiles = {
         "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_every=0, eval_images=2),
         "book": dict(steps=60, batch_size=8, log_every=2, checkpoint_every=0, eval_images=10),

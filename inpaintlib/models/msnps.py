@@ -32,8 +32,7 @@ class MSNPSContentRecipe(ContextEncoderRecipe):
     bottleneck = "fully_connected"
     activation, decoder_activation, fc_code_size = "elu", "elu", 512
     settings = TrainSettings(steps=1200, batch_size=32, image_size=128, lr_g=2e-4, lr_d=2e-4,
-                             betas=(0.5, 0.999), log_every=10, checkpoint_every=200, eval_images=100,
-                             num_workers=1)
+                             betas=(0.5, 0.999), log_every=10, checkpoint_every=200, eval_images=100)
 
 
 # --------------------------------------------------------------------------------------------
