@@ -45,6 +45,7 @@ RECIPES: dict[str, str] = {
     "glcic": "inpaintlib.models.glcic:GLCICRecipe",
     "glcic_no_dilation": "inpaintlib.models.glcic:GLCICNoDilation",
     "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
+    "fill_refiner_guided": "inpaintlib.models.fill_refiner:FillRefinerGuided",
 }
 
 

@@ -39,12 +39,12 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1) -
 
 
 class ResidualFillNet(nn.Module):
-    """The residual :math:`r_\\theta`: (B,4,H,W) fill + mask -> (B,3,H,W) correction. Chapter 0."""
+    """The residual :math:`r_\\theta`: (B,C,H,W) fill(s) + mask -> (B,3,H,W) correction. Chapter 0."""
 
-    def __init__(self, width: int = 32, dilations=(2, 4, 8, 16)):
+    def __init__(self, width: int = 32, dilations=(2, 4, 8, 16), in_channels: int = 4):
         super().__init__()
         w = int(width)
-        self.at_full = _conv(4, w, 5)                                          # (B, w, H, W)
+        self.at_full = _conv(in_channels, w, 5)                                          # (B, w, H, W)
         self.at_half = nn.Sequential(_conv(w, 2 * w, 3, 2), _conv(2 * w, 2 * w))  # (B, 2w, H/2, W/2)
         self.at_quarter = nn.Sequential(_conv(2 * w, 4 * w, 3, 2),              # (B, 4w, H/4, W/4)
                                      *[_conv(4 * w, 4 * w, dilation=d) for d in dilations],
@@ -71,8 +71,10 @@ class ResidualFillNet(nn.Module):
 class FillRefiner(InpaintingModel):
     """A classical fill plus a learned correction inside the hole. Defined in Chapter 0 (Foundations).
 
-    ``base``: which classical method fills first (one of :data:`BASES`); ``width``: channels at
-    full resolution (x2 at 1/2, x4 at 1/4). Any image size divisible by 4.
+    ``base``: which classical method fills first (one of :data:`BASES`); ``guides``: other
+    classical fills given to the network as extra input channels (not added to the output), so
+    that it can lean towards whichever method suits a region; ``width``: channels at full
+    resolution (x2 at 1/2, x4 at 1/4). Any image size divisible by 4.
     """
 
     name = "fill_refiner"
@@ -80,30 +82,35 @@ class FillRefiner(InpaintingModel):
     size_multiple = 4
     min_size = 16
 
-    def __init__(self, base: str = "telea", width: int = 32, dilations=(2, 4, 8, 16)):
+    def __init__(self, base: str = "telea", width: int = 32, dilations=(2, 4, 8, 16), guides=()):
         super().__init__()
         from inpaintlib.baselines import BASELINES
 
-        if base not in BASES:
-            raise ValueError(f"base must be one of {BASES}, got {base!r}")
+        for name in (base, *guides):
+            if name not in BASES:
+                raise ValueError(f"base must be one of {BASES}, got {name!r}")
         self.base, self.width, self.dilations = base, int(width), tuple(int(d) for d in dilations)
+        self.guides = tuple(guides)
         self.classical = BASELINES[base]()
-        self.residual = ResidualFillNet(self.width, self.dilations)
+        self.guide_methods = [BASELINES[g]() for g in self.guides]  # parameter-free: a plain list
+        self.residual = ResidualFillNet(self.width, self.dilations, in_channels=4 + 3 * len(self.guides))
         self.display_name = f"Fill refiner ({self.classical.display_name.split(' (')[0]} + learned)"
 
     def config(self):
-        return {"base": self.base, "width": self.width, "dilations": list(self.dilations)}
+        return {"base": self.base, "width": self.width, "dilations": list(self.dilations), "guides": list(self.guides)}
 
-    def classical_fill(self, masked_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def classical_fill(self, masked_image: torch.Tensor, mask: torch.Tensor, method=None) -> torch.Tensor:
         """:math:`b(x, M)`: the classical method's fill, computed without gradients (on the CPU)."""
+        method = self.classical if method is None else method
         with torch.no_grad():
-            filled = self.classical(masked_image.float().cpu(), mask.float().cpu())
+            filled = method(masked_image.float().cpu(), mask.float().cpu())
         return filled.to(masked_image.device, masked_image.dtype)
 
-    def forward(self, masked_image: torch.Tensor, mask: torch.Tensor, base_fill: torch.Tensor | None = None):
-        """Classical fill + mask x residual; ``base_fill`` skips recomputing :math:`b` (e.g. in training)."""
-        b = self.classical_fill(masked_image, mask) if base_fill is None else base_fill
-        return b + mask * self.residual(torch.cat([b, mask], dim=1))
+    def forward(self, masked_image: torch.Tensor, mask: torch.Tensor):
+        """Classical fill + mask x residual of (fill, guide fills, mask)."""
+        b = self.classical_fill(masked_image, mask)
+        guides = [self.classical_fill(masked_image, mask, g) for g in self.guide_methods]
+        return b + mask * self.residual(torch.cat([b, *guides, mask], dim=1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,6 +140,7 @@ class FillRefinerRecipe(Recipe):
         "gpu": dict(steps=40000, batch_size=64, minutes=None),
     }
     base = "biharmonic"  # chosen by measurement in Chapter 0: the best start, for ~25 % fewer steps
+    guides: tuple[str, ...] = ()
     width = 32
     dilations = (2, 4, 8, 16)
 
@@ -140,7 +148,7 @@ class FillRefinerRecipe(Recipe):
         from inpaintlib.losses import WeightedLoss
 
         self.loss = WeightedLoss(l1=1.0)
-        return {"generator": FillRefiner(self.base, self.width, self.dilations)}
+        return {"generator": FillRefiner(self.base, self.width, self.dilations, self.guides)}
 
     def sample_masks(self, batch, height, width, generator):
         return training_masks(batch, height, width, generator)
@@ -175,3 +183,11 @@ def training_masks(batch: int, height: int, width: int, generator) -> torch.Tens
             out.append(random_rectangles_mask(1, height, width, num=(1, 3), min_size=(height // 8, width // 8),
                                               max_size=(height // 2, width // 2), generator=rng))
     return torch.cat(out).float()
+
+
+class FillRefinerGuided(FillRefinerRecipe):
+    """Variant of Chapter 0: the network also sees the Navier-Stokes fill (lower hole L1 than
+    biharmonic on some hole sizes), to lean towards it where it is closer. Defined in Chapter 0."""
+
+    model_name = "fill_refiner_guided"
+    guides = ("navier_stokes",)
