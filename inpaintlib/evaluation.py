@@ -131,3 +131,41 @@ def budget_table(metas: dict[str, dict]) -> str:
             "–" if minutes is None else f"{minutes / 60:.1f}", cell(m, "core_minutes", "{:.0f}"),
             cell(m, "steps", "{:,}"), cell(m, "steps_per_s", "{:.2f}"), cell(m, "crops_seen", "{:,}")]) + " |")
     return "\n".join(lines)
+
+
+def validation_crops(n: int = 48, seed: int = 5) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``n`` 128x128 crops of the *validation* photos and a mask per crop for every test kind.
+
+    Defined in Chapter 0 (Foundations). For choices made by measurement (which classical fill to
+    start from, which variant to ship): the test set is for reporting only. The masks follow the
+    test set's recipe (the centre square; free-form masks in each hole-ratio bucket), drawn with
+    ``seed``.
+    """
+    from inpaintlib.data import InpaintingImages
+    from inpaintlib.masks import center_square_mask, free_form_mask_in_bucket
+
+    val = InpaintingImages(split="val", size=128, length=n, seed=seed)
+    images = torch.stack([val[i] for i in range(n)])
+    g = torch.Generator().manual_seed(seed)
+    masks = {"center": center_square_mask(n, 128, 128)}
+    for kind in ("ff10-20", "ff20-30", "ff30-40", "ff40-50"):
+        lo, hi = (int(v) / 100 for v in kind[2:].split("-"))
+        masks[kind] = free_form_mask_in_bucket(128, 128, lo, hi, generator=g, batch=n)
+    return images, masks
+
+
+def evaluate_on_validation(model, n: int = 48, seed: int = 5, batch_size: int = 16) -> dict:
+    """Mean metrics of ``model`` on :func:`validation_crops`, per mask kind (like :func:`evaluate_model`).
+
+    Defined in Chapter 0 (Foundations).
+    """
+    images, masks = validation_crops(n, seed)
+    results = {}
+    for kind, m in masks.items():
+        values: dict[str, list[float]] = {}
+        for i in range(0, n, batch_size):
+            out = inpaint(images[i:i + batch_size], m[i:i + batch_size], model)
+            for k, v in inpainting_metrics(out, images[i:i + batch_size], m[i:i + batch_size]).items():
+                values.setdefault(k, []).extend(v.tolist())
+        results[kind] = {k: sum(v) / len(v) for k, v in values.items()}
+    return results

@@ -94,7 +94,9 @@ class FillRefiner(InpaintingModel):
         self.classical = BASELINES[base]()
         self.guide_methods = [BASELINES[g]() for g in self.guides]  # parameter-free: a plain list
         self.residual = ResidualFillNet(self.width, self.dilations, in_channels=4 + 3 * len(self.guides))
-        self.display_name = f"Fill refiner ({self.classical.display_name.split(' (')[0]} + learned)"
+        short = {"telea": "Telea", "navier_stokes": "Navier-Stokes", "biharmonic": "biharmonic"}
+        guided = "".join(f", {short[g]}-guided" for g in self.guides)
+        self.display_name = f"Fill refiner ({short[base]} + learned{guided})"
 
     def config(self):
         return {"base": self.base, "width": self.width, "dilations": list(self.dilations), "guides": list(self.guides)}
