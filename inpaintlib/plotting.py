@@ -149,7 +149,8 @@ def budget_schedule(settings, phases, title: str = "What the budget is spent on"
         start = 0.0
         for i, (ph, end) in enumerate(zip(phases, ends)):
             ax.axvspan(100 * start, 100 * end, color=f"C{i}", alpha=0.08)
-            ax.text(100 * (start + end) / 2, ax.get_ylim()[1], ph.name, ha="center", va="bottom", fontsize=8)
+            if len(phases) > 1:  # one phase needs no label
+                ax.text(100 * (start + end) / 2, ax.get_ylim()[1], ph.name, ha="center", va="bottom", fontsize=8)
             start = end
     fig.suptitle(title)
     fig.tight_layout()
