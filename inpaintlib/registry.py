@@ -25,6 +25,7 @@ LEARNED_MODELS: dict[str, str] = {
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
 ABLATIONS: dict[str, str] = {
+    "fill_refiner_guided": "Chapter 0 (Foundations): the fill refiner that also sees the Navier-Stokes fill",
     "context_encoder_l2": "Chapter 1 (Context Encoder), L2 loss only",
     "msnps_content": "Chapter 2 (MSNPS), the content network alone (no texture optimisation)",
 }
