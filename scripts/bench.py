@@ -71,9 +71,11 @@ def main(argv=None) -> int:
         cells = [f"{latency_ms(model, s, reps):.1f}" for s in (128, 256)]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
         if name == "context_encoder":
-            ok = float(cells[0]) < CE_TARGET_MS
-            lines[-1] += f" target < {CE_TARGET_MS:.0f} ms at 128 px: {'met' if ok else 'MISSED'}"
+            target = (f"Context Encoder at 128 px: {cells[0]} ms, target < {CE_TARGET_MS:.0f} ms: "
+                      f"{'met' if float(cells[0]) < CE_TARGET_MS else 'MISSED'}")
         print(lines[-1], flush=True)
+    if "target" in locals():
+        lines += ["", target]
 
     native = cpu_supports_bf16()
     precisions = ["fp32"] + (["bf16"] if native or args.force_bf16 else [])
