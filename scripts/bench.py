@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     lines = [f"# make bench: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}", ""]
 
     lines += ["## inpaint latency (ms, one image, centre hole, CPU)", "", "| model | 128 px | 256 px |", "|---|---|---|"]
+    target = None
     for name in args.models or available_models():
         model = load_pretrained(name)
         reps = 1 if name == "msnps" else args.repeats
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
             target = (f"Context Encoder at 128 px: {cells[0]} ms, target < {CE_TARGET_MS:.0f} ms: "
                       f"{'met' if float(cells[0]) < CE_TARGET_MS else 'MISSED'}")
         print(lines[-1], flush=True)
-    if "target" in locals():
+    if target:
         lines += ["", target]
 
     native = cpu_supports_bf16()
