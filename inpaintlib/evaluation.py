@@ -39,6 +39,17 @@ def _cache_file(model, kind: str, n: int, options: dict | None = None) -> Path |
     return Path(DATA_DIR).parent / ".cache" / "eval" / f"{model.name}-{kind}-{key}.json"
 
 
+def _per_image_metrics(model, images, masks, batch_size: int, desc: str = "", progress: bool = False,
+                       **inpaint_kwargs) -> dict[str, list[float]]:
+    """Every metric of every image: ``inpaint`` batch by batch, then :func:`inpainting_metrics`."""
+    values: dict[str, list[float]] = {}
+    for i in progress_iter(range(0, len(images), batch_size), desc=desc, disable=not progress, leave=False):
+        out = inpaint(images[i:i + batch_size], masks[i:i + batch_size], model, **inpaint_kwargs)
+        for k, v in inpainting_metrics(out.cpu(), images[i:i + batch_size], masks[i:i + batch_size]).items():
+            values.setdefault(k, []).extend(v.tolist())
+    return values
+
+
 def evaluate_model(
     model,
     kinds=None,
@@ -74,12 +85,9 @@ def evaluate_model(
             results[kind] = json.loads(cfile.read_text())
             continue
         masks = load_test_masks(kind)[:n]
-        values: dict[str, list[float]] = {}
         try:
-            for i in progress_iter(range(0, n, batch_size), desc=f"{model.name} {kind}", disable=not progress, leave=False):
-                out = inpaint(images[i:i + batch_size], masks[i:i + batch_size], model, **inpaint_kwargs)
-                for k, v in inpainting_metrics(out.cpu(), images[i:i + batch_size], masks[i:i + batch_size]).items():
-                    values.setdefault(k, []).extend(v.tolist())
+            values = _per_image_metrics(model, images, masks, batch_size, f"{model.name} {kind}", progress,
+                                        **inpaint_kwargs)
         except ValueError as err:
             if "fills holes up to" not in str(err) and "only fills holes" not in str(err):
                 raise
@@ -162,10 +170,6 @@ def evaluate_on_validation(model, n: int = 48, seed: int = 5, batch_size: int = 
     images, masks = validation_crops(n, seed)
     results = {}
     for kind, m in masks.items():
-        values: dict[str, list[float]] = {}
-        for i in range(0, n, batch_size):
-            out = inpaint(images[i:i + batch_size], m[i:i + batch_size], model)
-            for k, v in inpainting_metrics(out, images[i:i + batch_size], m[i:i + batch_size]).items():
-                values.setdefault(k, []).extend(v.tolist())
+        values = _per_image_metrics(model, images, m, batch_size)
         results[kind] = {k: sum(v) / len(v) for k, v in values.items()}
     return results

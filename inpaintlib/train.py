@@ -160,10 +160,14 @@ class Recipe:
     fixed_size: int | None = None
 
     def settings_for(self, profile: str, **overrides) -> TrainSettings:
-        """The recipe's settings, then the profile's defaults, the recipe's profile, ``overrides``."""
+        """The recipe's settings, then the profile's defaults, the recipe's profile, ``overrides``
+        (``None`` values ignored; ``steps`` without ``minutes`` makes the budget a step budget)."""
         s = dataclasses.replace(self.settings, **PROFILE_DEFAULTS.get(profile, {}))
         s = dataclasses.replace(s, **self.profiles.get(profile, {}))
-        return dataclasses.replace(s, **{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "steps" in given and "minutes" not in given:
+            given["minutes"] = None  # an explicit step budget replaces the profile's minutes
+        return dataclasses.replace(s, **given)
 
     def build_networks(self, settings: TrainSettings) -> dict[str, nn.Module]:
         raise NotImplementedError
@@ -373,8 +377,6 @@ def train(
     """
     profile = current_profile(profile)
     settings = recipe.settings_for(profile, **overrides)
-    if settings.minutes is not None and overrides.get("steps") is not None and overrides.get("minutes") is None:
-        settings = dataclasses.replace(settings, minutes=None)  # an explicit step count wins over the profile's minutes
     rank, world, local_rank = _distributed()
     dev = default_device(device)
     if world > 1 and dev.type == "cuda":

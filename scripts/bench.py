@@ -49,7 +49,7 @@ def latency_ms(model, size: int, repeats: int) -> float:
 
 def train_rate(name: str, size: int, precision: str, steps: int) -> tuple[float, float]:
     recipe = recipe_for(name)
-    if getattr(recipe, "fixed_size", None) and size != recipe.fixed_size:
+    if recipe.fixed_size and size != recipe.fixed_size:
         raise ValueError("fixed size")
     speed = training_speed(recipe, size, batch=16, precision=precision, steps=steps)
     return speed["steps_per_s"], speed["crops_per_s"]
