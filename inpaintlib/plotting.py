@@ -9,6 +9,8 @@ import math
 import numpy as np
 import torch
 
+from inpaintlib.compositing import mask_image
+
 
 def to_numpy_image(image) -> np.ndarray:
     """(3,H,W) tensor in [0,1] (or (H,W,3) array) -> (H,W,3) float array for ``imshow``.
@@ -31,8 +33,7 @@ def show_masked(image: torch.Tensor, mask: torch.Tensor, colour=(1.0, 1.0, 1.0))
 
     Defined in Chapter 0 (Foundations).
     """
-    fill = torch.tensor(colour, dtype=image.dtype, device=image.device).view(-1, 1, 1)
-    return image * (1 - mask) + fill * mask
+    return mask_image(image, mask, torch.tensor(colour, dtype=image.dtype, device=image.device))
 
 
 def image_grid(columns: dict[str, torch.Tensor], n: int | None = None, size: float = 2.0, title: str | None = None):

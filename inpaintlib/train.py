@@ -167,6 +167,10 @@ class Recipe:
         given = {k: v for k, v in overrides.items() if v is not None}
         if "steps" in given and "minutes" not in given:
             given["minutes"] = None  # an explicit step budget replaces the profile's minutes
+        if "image_size" in given and "resize_schedule" not in given and s.resize_schedule:
+            # another final crop size scales the progressive-resizing sizes with it (64/128 -> 16/32)
+            scale = given["image_size"] / s.image_size
+            given["resize_schedule"] = tuple((f, max(8, int(round(size * scale)))) for f, size in s.resize_schedule)
         return dataclasses.replace(s, **given)
 
     def build_networks(self, settings: TrainSettings) -> dict[str, nn.Module]:

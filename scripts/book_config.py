@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Write a variant of the book's ``_config.yml``.
 
-Used by ``make test`` to build the book *without executing* the notebooks: a fast check of the
-table of contents, cross-references, citations and the offline assets, under ``-W``::
+Used by ``make test`` to build the book into ``_build/check`` with every notebook executed in the
+``smoke`` profile, under ``-W`` (toc, cross-references, citations, glue keys, offline assets),
+before the HTML and browser checks look at the pages::
 
-    python scripts/book_config.py --execute off --out _build/noexec/_config.yml
-    jupyter-book build . --config _build/noexec/_config.yml --path-output _build/noexec -W --keep-going
+    python scripts/book_config.py --execute force --out _build/check/_config.yml
+    INPAINT_PROFILE=smoke jupyter-book build . --config _build/check/_config.yml \\
+        --path-output _build/check --all -W --keep-going
+
+``--execute off`` gives a quick build without outputs, to check the prose alone.
 
 Paths in the config (bibliography, static folder, logo) stay relative to the source directory
 (the repository root), so the variant can live anywhere.

@@ -11,8 +11,9 @@ For every page of the build (``$BOOK_HTML_DIR``, default ``_build/html``):
 * the browser makes no network request at all while rendering: Chromium is pointed at a tiny
   recording proxy on localhost that refuses everything and remembers what was asked.
 
-Skipped when Chromium or the build is missing. `make test` builds the book without executing the
-notebooks and sets ``BOOK_HTML_DIR`` accordingly.
+Skipped when Chromium or the build is missing. `make test` builds the book with every notebook
+executed in the smoke profile (`make test-build`) and sets ``BOOK_HTML_DIR`` accordingly; the
+pages therefore carry their figures, tables and glued numbers.
 """
 from __future__ import annotations
 

@@ -94,6 +94,20 @@ def test_notebook_is_stored_clean(notebook):
     assert not dirty, f"{notebook.name} is stored with outputs; clear them before committing: {dirty}"
 
 
+#: longest code line of a notebook cell: the rendered book shows about 88 characters without
+#: scrolling sideways
+MAX_CODE_LINE = 88
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_code_lines_fit_the_page(notebook):
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    long = [f"cell {i}: {len(line)} chars: {line.strip()[:50]}..."
+            for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
+            for line in "".join(cell["source"]).splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long, f"{notebook.name}: code lines over {MAX_CODE_LINE} characters: {long[:5]}"
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_has_python_kernelspec_and_title(notebook):
     nb = json.loads(notebook.read_text(encoding="utf-8"))
@@ -168,6 +182,8 @@ def test_config_basics():
     assert CONFIG["bibtex_bibfiles"] == ["book/references.bib"]
     for ext in ("dollarmath", "amsmath"):
         assert ext in CONFIG["parse"]["myst_enable_extensions"]
+    # printed Markdown tables become HTML tables (CommonMark, the default, has no tables)
+    assert SPHINX["nb_render_markdown_format"] == "myst"
 
 
 def test_web_assets_are_local_in_config():
@@ -194,7 +210,7 @@ def test_offline_asset_paths_exist_when_fetched():
 
 
 def test_no_execute_config_variant(tmp_path):
-    """scripts/book_config.py (used by `make test`) only switches execution off."""
+    """scripts/book_config.py (``make test`` uses it with ``--execute force``) only switches execution."""
     import subprocess
     import sys
 

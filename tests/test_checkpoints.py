@@ -1,0 +1,49 @@
+"""The shipped checkpoints: small, float16, and saying how they were trained.
+
+Every file under ``data/checkpoints/`` (the ``cpu`` budget ones, and ``gpu/`` from the one-command
+GPU training) is under 4 MB, stores its generator in float16, and records its budget: steps,
+training seconds, threads, device and precision (the equal-budget comparison of the book rests on
+these numbers).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from inpaintlib.checkpoint import read_checkpoint
+from inpaintlib.registry import checkpoint_dir
+
+MAX_BYTES = 4 * 2**20
+RECORDED = ("steps", "train_seconds", "threads", "device", "precision", "profile", "finished")
+#: still the wider networks of the first edition (retrained with the cpu budget in a later session)
+PENDING = {"msnps_content", "context_encoder_l2"}
+SHIPPED = sorted(checkpoint_dir().rglob("*.pt"))
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(checkpoint_dir()))
+
+
+def _pending(path: Path):
+    if path.parent == checkpoint_dir() and path.stem in PENDING:
+        return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="first-edition network"))
+    return path
+
+
+def test_there_are_shipped_checkpoints():
+    assert len(SHIPPED) >= 4 and (checkpoint_dir() / "fill_refiner.pt") in SHIPPED
+
+
+@pytest.mark.parametrize("path", [_pending(p) for p in SHIPPED], ids=_id)
+def test_checkpoint_is_small_float16_and_records_its_budget(path):
+    assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size / 2**20:.1f} MiB"
+    ckpt = read_checkpoint(path)
+    weights = [t for t in ckpt["state_dicts"]["generator"].values() if t.is_floating_point()]
+    assert weights and all(t.dtype == torch.float16 for t in weights)
+    assert set(ckpt["state_dicts"]) == {"generator"}  # no discriminator or optimiser shipped
+    meta = ckpt["meta"]
+    missing = [k for k in RECORDED if k not in meta]
+    assert not missing, f"{path.name} does not record {missing}"
+    assert meta["finished"] and meta["profile"] == ("gpu" if path.parent.name == "gpu" else "cpu")
