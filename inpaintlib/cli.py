@@ -3,6 +3,7 @@
 Defined in Chapter 0 (Foundations).
 
     python -m inpaintlib inpaint --model context_encoder --image in.png --mask mask.png --out out.png
+    python -m inpaintlib inpaint --model glcic --postprocess --image in.png --mask mask.png --out out.png
     python -m inpaintlib train context_encoder [--profile cpu] [--data DIR] [--size 128]
     python -m inpaintlib train fill_refiner --profile cpu --threads 1 --minutes 90   # the equal budget
     python -m inpaintlib train-all --device cuda --minutes 5 --stop-after 9           # a GPU session
@@ -39,6 +40,17 @@ def _read_mask(path: str):
     return m > 0
 
 
+def accepts_option(model, name: str) -> bool:
+    """Whether ``model``'s ``forward`` takes the keyword ``name`` (e.g. ``postprocess``).
+
+    Defined in Chapter 3 (GLCIC), for ``inpaint --postprocess``.
+    """
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inpaintlib", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +60,8 @@ def main(argv=None) -> int:
     p.add_argument("--mask", required=True, help="PNG, white = hole")
     p.add_argument("--out", required=True)
     p.add_argument("--device", default=None)
+    p.add_argument("--postprocess", action="store_true",
+                   help="blend the fill with fast marching + Poisson blending (GLCIC, Chapter 3)")
     p = sub.add_parser("train", help="train a model (writes runs/<name>-<profile>.pt)")
     p.add_argument("name")
     p.add_argument("--profile", default=None, choices=list(PROFILES),
@@ -97,8 +111,15 @@ def main(argv=None) -> int:
         from inpaintlib.registry import load_pretrained
 
         model = load_pretrained(args.model, device=args.device or "cpu")
+        options = {}
+        if args.postprocess:
+            if not accepts_option(model, "postprocess"):
+                raise SystemExit(f"error: --postprocess (fast marching + Poisson blending, Chapter 3) "
+                                 f"is not offered by {model.display_name} ({args.model}); "
+                                 "models that offer it: glcic")
+            options["postprocess"] = True
         try:
-            out = inpaint(_read_image(args.image), _read_mask(args.mask), model)
+            out = inpaint(_read_image(args.image), _read_mask(args.mask), model, **options)
         except ValueError as err:
             raise SystemExit(f"error: {err}")
         Image.fromarray(out).save(args.out)

@@ -1,7 +1,7 @@
 r"""Discriminators shared by several chapters.
 
-Defined in Chapter 3 (GLCIC): the global + local pair of Iizuka et al. (2017) and the
-hole-centred crop the local one looks at. PGGAN (Chapter 4) and GMCNN (Chapter 7) reuse them.
+Defined in Chapter 3 (GLCIC): the global + local pair of Iizuka et al. (2017, Sec. 3.3) and
+the hole-centred crop the local one looks at. PGGAN (Chapter 4) and GMCNN (Chapter 7) reuse them.
 
 Why two? A discriminator that sees the whole image judges whether the scene is *globally*
 coherent (a completed building has the right number of storeys) but, after several stride-2
@@ -91,9 +91,10 @@ def conv_feature_stack(input_size: int, widths=(64, 128, 256, 512, 512, 512), ou
 
 
 class GlobalLocalDiscriminator(nn.Module):
-    r"""Global + local discriminator of Iizuka et al. (2017), one logit per image.
+    r"""Global + local discriminator of Iizuka et al. (2017, Sec. 3.3), one logit per image.
 
-    Defined in Chapter 3 (GLCIC).
+    Defined in Chapter 3 (GLCIC), where the notebook writes the same network from the paper's
+    description and checks that, with these weights, it computes the same logits.
 
     * global: the whole ``image_size`` image, stride-2 5x5 convolutions to a 4x4 map, FC 1024;
     * local: the ``local_size`` window centred on the hole (:func:`crop_around_hole`), the same

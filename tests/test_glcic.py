@@ -1,4 +1,6 @@
 """Chapter 3 (GLCIC): dilated stack, receptive fields, the discriminator pair, phases, post-processing."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ from inpaintlib.checkpoint import build_generator, read_checkpoint
 from inpaintlib.discriminators import GlobalLocalDiscriminator, crop_around_hole
 from inpaintlib.models.glcic import CompletionNetwork, GLCICRecipe
 from inpaintlib.postprocess import fast_marching_poisson_blend
-from inpaintlib.receptive_field import LayerGeometry, measured_receptive_field, receptive_field
+from inpaintlib.receptive_field import (LayerGeometry, measured_receptive_field, receptive_field,
+                                        unit_field)
 from inpaintlib.registry import checkpoint_path
 from inpaintlib.train import Phase, train
 
@@ -25,19 +28,69 @@ def test_receptive_field_formula_small_examples():
         receptive_field([(3, 0, 1)])
 
 
-@pytest.mark.parametrize("dilations, expected", [((2, 4, 8, 16), 271), ((1, 1, 1, 1), 63)])
-def test_receptive_field_formula_matches_the_measured_one(dilations, expected):
+def test_unit_field_of_a_transposed_convolution_depends_on_the_phase():
+    up = LayerGeometry(4, 2, 1, transposed=True, padding=1)  # GLCIC's decoder up-sampling
+    # output 2q reads the input units {q-1, q}, output 2q+1 reads {q, q+1}
+    assert [unit_field([up], o) for o in range(4)] == [(-1, 0), (0, 1), (0, 1), (1, 2)]
+    # so 2q+1 and 2q+2 read the same units. Two stride-2 steps down and two up: the field of an
+    # output unit depends on its index modulo 4, around the formula's single number
+    down = LayerGeometry(3, 2, 1, padding=1)
+    stack = [down, down, up, up]
+    sizes = [(lambda f: f[1] - f[0] + 1)(unit_field(stack, o)) for o in range(8, 16)]
+    assert sizes == [11, 15, 15, 11] * 2 and receptive_field(stack) == (13, 1.0)
+    # convolutions alone: every unit sees the formula's field, at a position that moves by j
+    convs = [(3, 2, 1), (3, 1, 2), (5, 2, 1)]
+    fields = [unit_field([LayerGeometry(k, s, d, padding=1) for k, s, d in convs], o) for o in range(5)]
+    assert {b - a + 1 for a, b in fields} == {receptive_field(convs)[0]}
+    assert {b[0] - a[0] for a, b in zip(fields, fields[1:])} == {receptive_field(convs)[1]}
+
+
+@pytest.mark.parametrize("dilations, trunk_field", [((2, 4, 8, 16), 271), ((1, 1, 1, 1), 63)])
+def test_receptive_field_exact_for_the_trunk_and_phase_dependent_through_the_decoder(
+        dilations, trunk_field):
     net = CompletionNetwork(width=0.125, dilations=dilations)
-    r, jump = receptive_field(net.trunk)
-    assert (r, jump) == (expected, 4.0)
-    grad, extent = measured_receptive_field(net.trunk, 320, in_channels=4)
-    assert extent == (expected, expected)
-    assert grad.shape == (320, 320)
-    # the whole network (with its two transposed convolutions): the formula is an upper bound
-    # that the measurement meets within the parity of the up-sampling
+    assert receptive_field(net.trunk) == (trunk_field, 4.0)
+    # the trunk (convolutions only): the formula is exact at an even and at an odd output unit
+    for unit in (40, 41):
+        grad, extent = measured_receptive_field(net.trunk, 320, in_channels=4, at=(unit, unit))
+        assert grad.shape == (320, 320) and extent == (trunk_field, trunk_field)
+        first, last = unit_field(net.trunk, unit)
+        rows = torch.nonzero(grad.sum(1) > 0).flatten()
+        assert (int(rows[0]), int(rows[-1])) == (first, last)
+    # the whole network (two 4x4 stride-2 transposed convolutions): an even and an odd output
+    # unit see fields of different sizes, each what unit_field predicts, and the formula's
+    # single number lies strictly between them: it is not an upper bound
     full = torch.nn.Sequential(net.encoder, net.dilated, net.decoder)
-    _, full_extent = measured_receptive_field(full, 320, in_channels=4)
-    assert receptive_field(net)[0] - 2 <= full_extent[0] <= receptive_field(net)[0]
+    measured = {}
+    for unit in (160, 161):
+        grad, extent = measured_receptive_field(full, 320, in_channels=4, at=(unit, unit))
+        first, last = unit_field(net, unit)
+        rows = torch.nonzero(grad.sum(1) > 0).flatten()
+        assert extent[0] == extent[1] == last - first + 1
+        assert (int(rows[0]), int(rows[-1])) == (first, last)
+        measured[unit] = extent[0]
+    formula = receptive_field(net)[0]
+    assert min(measured.values()) < formula < max(measured.values())
+    assert measured[160] == formula - 2 and measured[161] == formula + 2  # 299 / 303 around 301
+
+
+def test_paper_sum_and_book_mean_of_the_reconstruction_loss():
+    from inpaintlib.losses import masked_l2
+
+    recipe = GLCICRecipe()
+    # the paper's crops and holes (Sec. 3.4): 256 px, sides 96-128 px; ours: 128 px, 48-64 px
+    assert recipe.hole_sides(256) == (96, 128) and recipe.hole_sides(128) == (48, 64)
+    assert recipe.mean_hole_values(256) == 3 * 112 ** 2 == 37632
+    assert recipe.mean_hole_values(128) == 3 * 56 ** 2 == 9408
+    sampled = 3 * recipe.sample_masks(3000, 128, 128, generator=0).sum(dim=(1, 2, 3))
+    assert abs(float(sampled.mean()) / recipe.mean_hole_values(128) - 1) < 0.01
+    # the book's mean times the number of hole values is the paper's squared norm (Eq. 1)
+    pred, x = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    m = recipe.sample_masks(2, 32, 32, generator=1)
+    total = (m * (pred - x)).pow(2).sum()
+    assert torch.allclose(masked_l2(pred, x, m) * 3 * m.sum(), total, rtol=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        recipe.hole_sides(0)
 
 
 def test_completion_network_any_size_and_rejects_nothing_silently():
@@ -83,6 +136,8 @@ def test_global_local_discriminator_uses_the_local_window():
 class TinyGLCIC(GLCICRecipe):
     width = 0.125
     only: str | None = None
+    # one phase alone starts at fraction 0, where the real recipe still trains on small crops
+    settings = dataclasses.replace(GLCICRecipe.settings, resize_schedule=())
 
     def phases(self, settings, nets):
         plan = super().phases(settings, nets)
@@ -125,6 +180,9 @@ def test_glcic_phase_plan_and_training_lowers_the_loss():
     assert [p.name for p in plan] == ["completion", "discriminator", "joint"]
     assert [p.train for p in plan] == [("generator",), ("discriminator",), ("generator", "discriminator")]
     assert [p.fraction for p in plan] == [0.6, 0.1, 0.3]  # the paper's 90k / 10k / 400k, rebalanced
+    # progressive resizing ends inside the completion phase: the discriminators only see full crops
+    real = GLCICRecipe().settings_for("cpu")
+    assert real.resize_schedule[-1] == (0.45, real.image_size) and real.resize_schedule[-1][0] < 0.6
     # the completion phase's loss goes down on a fixed batch (no sampling noise)
     settings = recipe.settings_for("smoke", image_size=32)
     nets = recipe.build_networks(settings)
@@ -169,6 +227,42 @@ def test_poisson_blending_keeps_known_pixels_and_removes_a_colour_shift():
     assert torch.equal(a * (1 - mask[0]), img[0] * (1 - mask[0]))
 
 
+def _write_image_and_mask(tmp_path, size=64):
+    from PIL import Image
+
+    image = (inpaintlib.data.load_test_set(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    image = np.ascontiguousarray(image[:size, :size])
+    mask = GLCICRecipe().sample_masks(1, size, size, generator=3)[0, 0].numpy().astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    Image.fromarray(mask * 255).save(tmp_path / "mask.png")
+    return image, mask.astype(bool)
+
+
+@pytest.mark.skipif(not checkpoint_path("glcic").is_file(), reason="checkpoint not shipped yet")
+def test_cli_inpaint_postprocess(tmp_path):
+    from PIL import Image
+
+    from inpaintlib.cli import main
+
+    image, hole = _write_image_and_mask(tmp_path)
+    args = ["inpaint", "--model", "glcic", "--image", str(tmp_path / "in.png"),
+            "--mask", str(tmp_path / "mask.png")]
+    assert main(args + ["--out", str(tmp_path / "raw.png")]) == 0
+    assert main(args + ["--postprocess", "--out", str(tmp_path / "post.png")]) == 0
+    raw, post = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("raw", "post"))
+    assert raw.shape == post.shape == image.shape
+    assert np.array_equal(post[~hole], image[~hole])  # known pixels kept
+    assert not np.array_equal(raw[hole], post[hole])  # the blending changed the fill
+    # the same result as the library call
+    glcic = inpaintlib.load_pretrained("glcic")
+    assert np.array_equal(post, inpaintlib.inpaint(image, hole, glcic, postprocess=True))
+    # a model without the option: a clear error, and no output written
+    with pytest.raises(SystemExit, match="--postprocess .* not offered by Telea"):
+        main(["inpaint", "--model", "telea", "--postprocess", "--image", str(tmp_path / "in.png"),
+              "--mask", str(tmp_path / "mask.png"), "--out", str(tmp_path / "telea.png")])
+    assert not (tmp_path / "telea.png").exists()
+
+
 def test_checkpoint_reloads_to_identical_outputs(tmp_path):
     result = train(TinyGLCIC(), profile="smoke", out=tmp_path / "g.pt", progress=False, evaluate=False,
                    image_size=32, steps=3)
@@ -181,56 +275,79 @@ def test_checkpoint_reloads_to_identical_outputs(tmp_path):
 
 @pytest.mark.skipif(not checkpoint_path("glcic").is_file(), reason="checkpoint not shipped yet")
 def test_shipped_glcic_checkpoint():
+    """The shipped GLCIC is what Chapter 3 says it is (the notebook states it from this metadata)."""
     a, b = inpaintlib.load_pretrained("glcic"), inpaintlib.load_pretrained("glcic")
-    meta = a.checkpoint_meta
-    assert meta["profile"] == "full" and meta["image_size"] == 128 and meta["steps"] == meta["settings"]["steps"]
-    phases = a.checkpoint_history["phase"]
-    assert phases[0] == "completion" and phases[-1] == "joint" and "discriminator" in phases
-    rec = [v for v, p in zip(a.checkpoint_history["G/reconstruction"], phases) if p == "completion"]
+    meta, hist = a.checkpoint_meta, a.checkpoint_history
+    # the book's equal budget: 90 core-minutes of the CPU, a finished run, a float16 file < 4 MB
+    assert meta["profile"] == "cpu" and meta["finished"] and meta["device"] == "cpu"
+    assert abs(meta["core_minutes"] - 90) < 3 and meta["image_size"] == 128
+    assert meta["stored_as"] == "float16" and checkpoint_path("glcic").stat().st_size < 4 * 2 ** 20
+    assert meta["steps"] > 0 and abs(meta["steps_per_s"] * meta["train_seconds"] - meta["steps"]) \
+        < 0.02 * meta["steps"]
+    # the recipe of the chapter: progressive resizing inside the completion phase, cosine, EMA
+    real = GLCICRecipe().settings_for("cpu")
+    assert [tuple(v) for v in meta["settings"]["resize_schedule"]] == list(real.resize_schedule)
+    assert meta["settings"]["lr_schedule"] == "cosine" and meta["settings"]["ema_decay"] == 0.999
+    phases = hist["phase"]
+    assert list(dict.fromkeys(phases)) == ["completion", "discriminator", "joint"]
+    sizes = dict(zip(phases, hist["size"]))  # the last crop size logged in each phase
+    assert min(hist["size"]) == 64 and sizes["discriminator"] == sizes["joint"] == 128
+    assert all(s == 128 for s, p in zip(hist["size"], phases) if p != "completion")
+    rec = [v for v, p in zip(hist["G/reconstruction"], phases) if p == "completion"]
     assert np.mean(rec[-5:]) < 0.8 * np.mean(rec[:3])
-    x, m = torch.rand(1, 3, 128, 128), torch.zeros(1, 1, 128, 128)
-    m[..., 30:80, 40:90] = 1
+    x = inpaintlib.data.load_test_set(1)
+    m = GLCICRecipe().sample_masks(1, 128, 128, generator=0)
     assert torch.equal(a(x, m), b(x, m))
 
 
 def test_chapter_3_readings_of_the_shipped_checkpoint_hold_on_the_whole_test_set():
-    """What Chapter 3's text says of the shipped GLCIC, checked on all 100 crops (the notebook checks it
-    only in the `book` profile, since the smoke profile measures a handful of crops)."""
+    """What Chapter 3's two pages say of the shipped GLCIC in fixed words, on all 100 test crops.
+
+    In the smoke profile the notebooks measure 4 crops; their sentences whose direction depends
+    on the numbers (the targets met or missed, ranks, margins) are computed there, in code. This
+    test checks the sentences that are written out."""
     import cv2
 
-    from inpaintlib import inpaint, load_pretrained
-    from inpaintlib.data import TEST_MASK_KINDS, load_test_masks, load_test_set
+    from inpaintlib.data import TEST_MASK_KINDS, load_test_masks
     from inpaintlib.evaluation import evaluate_model
+    from inpaintlib.masks import random_rectangles_mask
 
     raw = evaluate_model("glcic", progress=False)
     post = evaluate_model("glcic", progress=False, postprocess=True)
     base = {n: evaluate_model(n, progress=False) for n in ("telea", "navier_stokes", "biharmonic")}
-    for k in TEST_MASK_KINDS:
-        assert raw[k]["psnr_db"] < base["telea"][k]["psnr_db"]  # cell "mismatch": behind Telea everywhere
-        assert post[k]["psnr_db"] > raw[k]["psnr_db"]  # post-processing helps on every kind
-        assert max(b[k]["psnr_db"] for b in base.values()) > post[k]["psnr_db"]  # still behind the best baseline
+    # page 2: GLCIC fills every kind of hole of the test set (the Chapter 1-2 models only the centre)
+    assert all(raw[k] is not None and post[k] is not None for k in TEST_MASK_KINDS)
+    # page 2: "Along each row, PSNR falls as the free-form holes grow from 10-20 % to 40-50 %"
     for r in (raw, post, *base.values()):
-        assert r["ff10-20"]["psnr_db"] > r["ff40-50"]["psnr_db"]  # bigger holes, lower PSNR
-    # post-processing removes most of the colour offset of the raw fills in centre holes
-    x, m = load_test_set(), load_test_masks("center")
-    glcic = load_pretrained("glcic")
+        assert r["ff10-20"]["psnr_db"] > r["ff40-50"]["psnr_db"]
+    # page 2: "the shipped network gains PSNR from the blending on every kind of hole, and its
+    # centre fills lose part of their colour offset"
+    assert all(post[k]["psnr_db"] > raw[k]["psnr_db"] for k in TEST_MASK_KINDS)
+    x, m = inpaintlib.data.load_test_set(), load_test_masks("center")
+    glcic = inpaintlib.load_pretrained("glcic")
 
-    def offset(out):
+    def colour_offset(out):
         return float((((out - x) * m).sum(dim=(2, 3)) / m.sum(dim=(2, 3))).abs().mean())
 
-    assert offset(inpaint(x, m, glcic, postprocess=True)) < offset(inpaint(x, m, glcic))
-    # free-form test holes come in pieces and are thinner than the one-rectangle training holes
-    train_like = GLCICRecipe().sample_masks(100, 128, 128, generator=5)
+    assert colour_offset(inpaintlib.inpaint(x, m, glcic, postprocess=True)) < \
+        colour_offset(inpaintlib.inpaint(x, m, glcic))
+    # the closing note's verdicts on the book's targets (computed in the notebook; pinned here so
+    # that a new checkpoint that changes them makes someone re-read the chapter's text): within
+    # 2 dB of the best baseline on centre holes without post-processing, not yet at least equal
+    # with it
+    best = max(b["center"]["psnr_db"] for b in base.values())
+    assert raw["center"]["psnr_db"] - best >= -2.0
+    assert post["center"]["psnr_db"] - best < 0.0
+    # page 2, the mismatch: the free-form buckets and the small rectangles come in several pieces,
+    # thinner than the one-rectangle training holes (mean distance to the nearest known pixel)
+    def pieces_and_distance(masks):
+        ms = masks[:, 0].numpy().astype(np.uint8)
+        return (np.mean([cv2.connectedComponents(mm)[0] - 1 for mm in ms]),
+                np.mean([cv2.distanceTransform(mm, cv2.DIST_L2, 5)[mm > 0].mean() for mm in ms]))
 
-    def mean_distance(masks):
-        return np.mean([cv2.distanceTransform(mm, cv2.DIST_L2, 5)[mm > 0].mean()
-                        for mm in masks[:, 0].numpy().astype(np.uint8)])
-
-    for k in ("ff10-20", "ff20-30", "ff30-40", "ff40-50"):
-        masks = load_test_masks(k)
-        pieces = np.mean([cv2.connectedComponents(mm)[0] - 1 for mm in masks[:, 0].numpy().astype(np.uint8)])
-        assert pieces > 1 and mean_distance(masks) < mean_distance(train_like)
-    # GLCIC's checkpoint saw fewer crops than the Context Encoder's
-    seen = {n: load_pretrained(n).checkpoint_meta for n in ("glcic", "context_encoder")}
-    assert seen["glcic"]["steps"] * seen["glcic"]["settings"]["batch_size"] < \
-        seen["context_encoder"]["steps"] * seen["context_encoder"]["settings"]["batch_size"]
+    train_pieces, train_distance = pieces_and_distance(GLCICRecipe().sample_masks(100, 128, 128, generator=5))
+    assert train_pieces == 1
+    small = random_rectangles_mask(100, 128, 128, num=(2, 4), min_size=12, max_size=32, generator=6)
+    for masks in [small] + [load_test_masks(k) for k in TEST_MASK_KINDS if k.startswith("ff")]:
+        n_pieces, distance = pieces_and_distance(masks)
+        assert n_pieces > 1 and distance < train_distance

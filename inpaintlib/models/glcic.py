@@ -2,12 +2,13 @@ r"""Globally and Locally Consistent Image Completion (Iizuka et al., SIGGRAPH 20
 
 What is new in this paper, and therefore new code here:
 
-* :class:`CompletionNetwork` — a *fully convolutional* encoder-decoder: two stride-2 stages take
-  the image to 1/4 resolution, four 3x3 convolutions with dilation 2, 4, 8 and 16 widen the
-  receptive field (no fully connected layer, so any image size works), and two
-  up-convolutions come back to full size;
+* :class:`CompletionNetwork` — a *fully convolutional* encoder-decoder (the paper's Sec. 3.2,
+  Table 1): two stride-2 stages take the image to 1/4 resolution, four 3x3 convolutions with
+  dilation 2, 4, 8 and 16 (Sec. 3.1) widen the receptive field (no fully connected layer, so
+  any image size works), and two up-convolutions come back to full size;
 * :class:`GLCICRecipe` — training with one random rectangular hole per image, the weighted MSE
-  plus ``alpha`` times the GAN loss of a global + local discriminator, in **three phases**.
+  plus ``alpha`` times the GAN loss of a global + local discriminator, in **three phases**
+  (Sec. 3.4, Algorithm 1).
 
 Shared pieces this chapter adds to the library: :func:`inpaintlib.layers.dilated_conv_stack`,
 :mod:`inpaintlib.receptive_field`, :class:`inpaintlib.discriminators.GlobalLocalDiscriminator`
@@ -19,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from inpaintlib.compositing import mask_image
 from inpaintlib.layers import conv_block, dilated_conv_stack, init_dcgan_weights
 from inpaintlib.models.base import InpaintingModel
 
@@ -27,9 +29,10 @@ PAPER_DILATIONS = (2, 4, 8, 16)
 
 
 class CompletionNetwork(InpaintingModel):
-    """The completion network of Iizuka et al. (2017, Table 1), any image size divisible by 4.
+    """The completion network of Iizuka et al. (2017, Sec. 3.2, Table 1), any size divisible by 4.
 
-    Defined in Chapter 3 (GLCIC).
+    Defined in Chapter 3 (GLCIC), whose notebook writes the dilated stack from the paper's
+    equation (Sec. 3.1) and checks it against :attr:`dilated` with the same weights.
 
     Input: the image with its hole filled by the training set's mean colour, and the mask, as 4
     channels. Layers (kernel, stride or dilation, channels at ``width=1``)::
@@ -69,7 +72,8 @@ class CompletionNetwork(InpaintingModel):
             conv_block(c(256), c(256), 3, 1, activation="relu"),
         )
         # Replaces the Context Encoder's fully connected bottleneck: see the receptive-field
-        # derivation in inpaintlib.receptive_field.
+        # derivation in inpaintlib.receptive_field (exact for this trunk; through the decoder's
+        # transposed convolutions a unit's field depends on its phase).
         self.dilated = dilated_conv_stack(c(256), self.dilations, activation="relu")
         self.decoder = nn.Sequential(
             conv_block(c(256), c(256), 3, 1, activation="relu"),
@@ -93,7 +97,7 @@ class CompletionNetwork(InpaintingModel):
 
     def forward(self, masked_image, mask, postprocess: bool = False):
         """The full predicted image; ``postprocess=True``: fast marching + Poisson blending."""
-        x = masked_image * (1 - mask) + self.fill * mask
+        x = mask_image(masked_image, mask, self.fill)  # the paper: holes hold the mean pixel value
         pred = self.decoder(self.dilated(self.encoder(torch.cat([x, mask], dim=1))))
         if postprocess:
             from inpaintlib.postprocess import fast_marching_poisson_blend
@@ -120,8 +124,11 @@ class GLCICRecipe(Recipe):
                                    + \alpha \log(1 - D(C(x, M_c), M_c))\big],
         \quad \alpha = 4 \times 10^{-4}.
 
-    The MSE is averaged over hole pixels (``masked_l2``); the discriminator sees the completed
-    image (known pixels pasted back). Phases, as in the paper: ``completion`` (MSE only, the
+    The MSE is averaged over hole values (``masked_l2``), where the paper's Eq. 1 is a squared
+    norm, i.e. a *sum* over the hole (Sec. 3.4): the paper's term is :meth:`mean_hole_values`
+    (37,632 on average for its 256 px crops) times ours, so the same ``alpha`` weighs the GAN term
+    that many times more here than in the paper (a deviation, measured in Chapter 3). The
+    discriminator sees the completed image (known pixels pasted back). Phases, as in the paper: ``completion`` (MSE only, the
     paper's :math:`T_C`), ``discriminator`` (discriminators only, :math:`T_D`), ``joint``.
     The paper's split is 90k / 10k / 400k iterations at batch 96 on 4 GPUs for two months;
     ``phase_split`` gives our fractions of ``steps``. One rectangular hole per image, each side
@@ -135,14 +142,18 @@ class GLCICRecipe(Recipe):
     """
 
     model_name = "glcic"
-    settings = TrainSettings(steps=1000, batch_size=16, image_size=128, lr_g=2e-4, lr_d=2e-4,
-                             betas=(0.5, 0.999), log_every=10, checkpoint_every=200, eval_images=100)
+    # Progressive resizing inside the completion-only phase (64 px crops, 4x cheaper, for the first
+    # 45 % of the budget; the discriminators only ever see 128 px), a cosine learning-rate decay
+    # and a moving average of the generator: the engine's defaults for the equal budget.
+    settings = TrainSettings(steps=1000, batch_size=16, image_size=128, resize_schedule=((0.0, 64), (0.45, 128)),
+                             lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), lr_schedule="cosine", lr_final=0.1,
+                             ema_decay=0.999, log_every=10, checkpoint_minutes=5.0, eval_images=100)
     profiles = {
-        "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_every=0, eval_images=2),
-        "book": dict(steps=60, batch_size=8, log_every=2, checkpoint_every=0, eval_images=10),
+        "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_minutes=0.0, eval_images=2, ema_decay=0.0),
+        "book": dict(steps=60, batch_size=8, log_every=2, checkpoint_minutes=0.0, eval_images=10),
         "cpu": {},
         # the paper: batch 96, 500k iterations; scaled to our ~60 photos
-        "gpu": dict(steps=50000, batch_size=96, checkpoint_every=0, checkpoint_minutes=5),
+        "gpu": dict(steps=50000, batch_size=96, checkpoint_minutes=5.0),
     }
     alpha = 4e-4
     width = 0.5
@@ -173,12 +184,33 @@ class GLCICRecipe(Recipe):
                 Phase("discriminator", train=("discriminator",), fraction=split["discriminator"]),
                 Phase("joint", train=("generator", "discriminator"), fraction=split["joint"])]
 
+    def hole_sides(self, size: int) -> tuple[int, int]:
+        """Shortest and longest side (pixels, both included) of a training hole in ``size`` px crops.
+
+        Defined in Chapter 3 (GLCIC). ``hole_sides(256) == (96, 128)``, the paper's range (Sec. 3.4).
+        """
+        if size < 1:
+            raise ValueError(f"size must be a positive number of pixels, got {size}")
+        lo, hi = self.hole_fraction
+        return round(size * lo), round(size * hi)
+
+    def mean_hole_values(self, size: int, channels: int = 3) -> float:
+        """Mean number of values in one training hole of a ``size`` px crop: what Eq. 1 sums.
+
+        Defined in Chapter 3 (GLCIC). Height and width are drawn independently, each uniform on
+        the integers of :meth:`hole_sides`, so the mean of ``channels * h * w`` is
+        ``channels * mean(h) * mean(w)``: 37,632 for the paper's 256 px crops, 9,408 for ours.
+        A sum over the hole is this many times a mean over it (on average).
+        """
+        lo, hi = self.hole_sides(size)
+        return channels * ((lo + hi) / 2) ** 2
+
     def sample_masks(self, batch, height, width, generator):
         from inpaintlib.masks import random_rectangles_mask
 
-        lo, hi = self.hole_fraction
-        return random_rectangles_mask(batch, height, width, num=1, min_size=(round(height * lo), round(width * lo)),
-                                      max_size=(round(height * hi), round(width * hi)), generator=generator)
+        (min_h, max_h), (min_w, max_w) = self.hole_sides(height), self.hole_sides(width)
+        return random_rectangles_mask(batch, height, width, num=1, min_size=(min_h, min_w),
+                                      max_size=(max_h, max_w), generator=generator)
 
     def _completed(self, nets, images, masks):
         from inpaintlib.compositing import composite
