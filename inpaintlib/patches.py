@@ -22,6 +22,12 @@ those neighbours,
 with the neighbours chosen anew at every evaluation and held fixed for its gradient (the arg
 min is not differentiable). We divide each squared distance by :math:`C k^2` as well, so the
 term is a mean over elements and its weight does not depend on the layer's width.
+
+The paper writes the neighbour as this Euclidean arg min; the released code (inherited from
+Li and Wand's CNNMRF) picks the key with the highest *normalised cross-correlation*,
+:math:`\arg\max_j P_i \cdot P_j / (\lVert P_i\rVert \lVert P_j\rVert)`, which ignores how
+strong a patch is and only compares its pattern. ``similarity="cosine"`` selects that rule;
+the energy is the same squared distance to whichever neighbour was chosen.
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PatchMatches", "extract_patches", "feature_mask", "match_patches", "has_keys", "patch_match_loss"]
+__all__ = ["PatchMatches", "SIMILARITIES", "extract_patches", "feature_mask", "match_patches", "has_keys",
+           "patch_match_loss"]
 
 
 def extract_patches(features: torch.Tensor, size: int = 3, stride: int = 1) -> torch.Tensor:
@@ -84,16 +91,25 @@ def _positions(h: int, w: int, size: int, stride: int) -> torch.Tensor:
     return grid + size // 2
 
 
+SIMILARITIES = ("euclidean", "cosine")
+
+
 def match_patches(features: torch.Tensor, hole: torch.Tensor, size: int = 3, stride: int = 1,
-                  key_stride: int = 1, strict_keys: bool = False) -> tuple[PatchMatches, torch.Tensor, torch.Tensor]:
+                  key_stride: int = 1, strict_keys: bool = False,
+                  similarity: str = "euclidean") -> tuple[PatchMatches, torch.Tensor, torch.Tensor]:
     """Match every hole patch of one (C, H, W) map to its nearest known patch.
 
     Defined in Chapter 2 (MSNPS). ``hole``: (H, W) bool (see :func:`feature_mask`). Queries are
     the patches (every ``stride``) whose centre is a hole unit; keys are the patches (every
     ``key_stride``) whose centre is not (``strict_keys``: that contain no hole unit at all).
-    Returns ``(matches, queries, keys)`` with the patch matrices (rows are patches). Raises
-    ``ValueError`` when there is no key.
+    ``similarity``: ``"euclidean"`` (the paper's arg min of the squared distance) or
+    ``"cosine"`` (the released code's normalised cross-correlation). ``distance`` is the
+    squared Euclidean distance to the chosen key either way. Returns ``(matches, queries,
+    keys)`` with the patch matrices (rows are patches). Raises ``ValueError`` when there is no
+    key or ``similarity`` is unknown.
     """
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
     c, h, w = features.shape
     if hole.shape != (h, w):
         raise ValueError(f"hole must be ({h}, {w}) like the features, got {tuple(hole.shape)}")
@@ -114,7 +130,12 @@ def match_patches(features: torch.Tensor, hole: torch.Tensor, size: int = 3, str
     queries = q_all[is_query]
     with torch.no_grad():
         d2 = (keys.square().sum(1)[None] - 2 * queries @ keys.t()) + queries.square().sum(1, keepdim=True)
-        distance, nearest = d2.min(dim=1)
+        if similarity == "cosine":  # highest correlation of unit-length patches
+            cos = F.normalize(queries, dim=1) @ F.normalize(keys, dim=1).t()
+            nearest = cos.argmax(dim=1)
+            distance = d2.gather(1, nearest[:, None])[:, 0]
+        else:
+            distance, nearest = d2.min(dim=1)
     return PatchMatches(q_pos[is_query], k_pos, nearest, distance.clamp_min(0)), queries, keys
 
 
@@ -130,14 +151,16 @@ def has_keys(hole: torch.Tensor, size: int = 3, strict_keys: bool = False) -> bo
 
 
 def patch_match_loss(features: torch.Tensor, hole: torch.Tensor, size: int = 3, stride: int = 1,
-                     key_stride: int = 1, strict_keys: bool = False) -> tuple[torch.Tensor, PatchMatches]:
+                     key_stride: int = 1, strict_keys: bool = False,
+                     similarity: str = "euclidean") -> tuple[torch.Tensor, PatchMatches]:
     r"""The texture energy :math:`E_t` of one feature map (see the module docstring), and the matches.
 
     Defined in Chapter 2 (MSNPS). Mean over hole patches of the mean squared difference to the
-    nearest known patch (held fixed: no gradient flows into the known patch). Zero when the
-    map has no hole unit.
+    nearest known patch (held fixed: no gradient flows into the known patch; ``similarity`` as
+    in :func:`match_patches`). Zero when the map has no hole unit.
     """
-    matches, queries, keys = match_patches(features, hole, size, stride, key_stride, strict_keys)
+    matches, queries, keys = match_patches(features, hole, size, stride, key_stride, strict_keys,
+                                           similarity)
     if queries.shape[0] == 0:
         return features.sum() * 0.0, matches
     target = keys[matches.nearest].detach()

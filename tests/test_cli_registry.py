@@ -77,8 +77,8 @@ def test_shipped_context_encoder_checkpoint():
     model = inpaintlib.load_pretrained("context_encoder")
     assert not model.training and next(model.parameters()).device.type == "cpu"
     meta = model.checkpoint_meta
-    assert meta["profile"] == "full" and meta["image_size"] == 128 and meta["device"]
-    assert meta["steps"] == meta["settings"]["steps"]
+    assert meta["profile"] == "cpu" and meta["image_size"] == 128 and meta["device"]
+    assert meta["finished"] and abs(meta["core_minutes"] - 90) < 1  # the equal budget, in minutes
     history = model.checkpoint_history["G/reconstruction"]
     assert np.mean(history[-10:]) < 0.8 * np.mean(history[:3])  # the shipped run did learn
     from inpaintlib.data import load_test_masks, load_test_set

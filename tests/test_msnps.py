@@ -6,6 +6,8 @@ import torch
 import inpaintlib
 import inpaintlib.data
 import inpaintlib.masks
+from inpaintlib.checkpoint import read_checkpoint
+from inpaintlib.compositing import composite, mask_image
 from inpaintlib.losses import total_variation_loss
 from inpaintlib.models.context_encoder import ContextEncoder, FullyConnectedBottleneck
 from inpaintlib.models.msnps import MSNPSContentRecipe, NeuralPatchSynthesis, TEXTURE_LAYERS
@@ -56,6 +58,24 @@ def test_patch_loss_gradient_flows_to_the_hole_patch_only():
     assert torch.allclose(feats.grad[0], expected)
 
 
+def test_cosine_matching_prefers_the_scaled_copy():
+    # columns 2 1 2 2 9 2 6 27 6, hole at column 4: the query (2, 9, 2) has an exact copy at
+    # three times the strength, (6, 27, 6), centred at column 7 (cosine 1, distance
+    # 3 * (16 + 324 + 16) = 1068); the Euclidean nearest is (1, 2, 2) at column 2
+    # (3 * (1 + 49 + 0) = 150).
+    feats = torch.tensor([2.0, 1, 2, 2, 9, 2, 6, 27, 6]).expand(3, 9).clone()[None]
+    hole = torch.zeros(3, 9, dtype=torch.bool)
+    hole[1, 4] = True
+    euclid, _, _ = match_patches(feats, hole)
+    cosine, _, _ = match_patches(feats, hole, similarity="cosine")
+    assert euclid.source.tolist() == [[1, 2]] and euclid.distance.tolist() == [150.0]
+    assert cosine.source.tolist() == [[1, 7]] and cosine.distance.tolist() == [1068.0]
+    loss, _ = patch_match_loss(feats, hole, similarity="cosine")
+    assert loss.item() == pytest.approx(1068 / 9)
+    with pytest.raises(ValueError, match="similarity"):
+        match_patches(feats, hole, similarity="l1")
+
+
 def test_no_key_is_a_clear_error_and_feature_mask_rounds_outward():
     with pytest.raises(ValueError, match="nothing to copy from"):
         match_patches(torch.rand(2, 3, 3), torch.ones(3, 3, dtype=torch.bool))
@@ -86,7 +106,8 @@ def test_content_network_changes_only_what_the_paper_changes():
     assert isinstance(net, ContextEncoder) and isinstance(net.bottleneck[0], FullyConnectedBottleneck)
     acts = {type(m).__name__ for m in net.modules()} & {"ELU", "ReLU", "LeakyReLU"}
     assert acts == {"ELU"}
-    assert net.config()["fc_code_size"] == 512
+    # the book's sizes (Chapter 2 states them from the recipe): half width, a 48-wide code
+    assert net.config()["fc_code_size"] == 48 and net.config()["width"] == 0.5
     x, m = torch.rand(2, 3, 128, 128), inpaintlib.masks.center_square_mask(2, 128, 128)
     assert net.eval()(x * (1 - m), m).shape == x.shape
 
@@ -109,11 +130,69 @@ def test_texture_optimisation_lowers_its_objective_at_every_scale():
     assert len(trace["seconds"]) == 3
 
 
+def _scale_switch_model():
+    torch.manual_seed(0)
+    return NeuralPatchSynthesis(ContextEncoder(128).eval(), iterations=2)
+
+
+def test_at_a_scale_switch_the_content_term_restarts_and_relu4_1_joins():
+    """Chapter 2's reading of the energy at a scale switch, on the library's own pieces."""
+    model = _scale_switch_model()
+    x = inpaintlib.data.load_test_set(1)
+    m = inpaintlib.masks.center_square_mask(1, 128, 128)
+    trace: dict = {}
+    inpaintlib.inpaint(x, m, model, trace=trace)
+    with torch.no_grad():
+        masked = mask_image(x, m)  # what inpaint gives the model (the hole blanked)
+        start = composite(model.content(masked, m), masked, m)
+    previous = start
+    with torch.no_grad():
+        for k, size in enumerate(model.scale_sizes(128, 128)):
+            known, hole, begin = model.scale_inputs(start, m, previous, size)
+            assert begin.shape[-2:] == size and torch.equal(begin * (1 - hole), known * (1 - hole))
+            _, at_start = model.energy(begin, begin, hole)
+            _, at_end = model.energy(trace["images"][k], begin, hole)
+            assert at_start["content"] == 0.0 and at_end["content"] > 0.0
+            layers = sorted(k2 for k2 in at_start if k2.startswith("texture/"))
+            # relu4_1 of a 32 px image is a 4x4 map whose patch centres all lie in the hole
+            assert layers == (["texture/relu3_1"] if size[0] == 32
+                              else ["texture/relu3_1", "texture/relu4_1"])
+            assert at_start["texture"] == pytest.approx(sum(at_start[k2] for k2 in layers))
+            previous = trace["images"][k]
+
+
+def test_smoothness_only_variant_never_runs_the_vgg(monkeypatch):
+    import inpaintlib.vgg
+
+    def no_vgg():
+        raise AssertionError("the VGG was called")
+
+    monkeypatch.setattr(inpaintlib.vgg, "pretrained_vgg16", no_vgg)
+    content = ContextEncoder(128).eval()
+    x = inpaintlib.data.load_test_set(1)
+    m = inpaintlib.masks.center_square_mask(1, 128, 128)
+    smooth = NeuralPatchSynthesis(content, weights={"texture": 0.0})
+    total, parts = smooth.energy(x, x * 0.5, m)
+    assert parts["texture"] == 0.0 and total.item() == pytest.approx(parts["content"] + parts["tv"])
+    with pytest.raises(AssertionError, match="VGG"):
+        NeuralPatchSynthesis(content).energy(x, x, m)  # the texture term needs it
+    out = inpaintlib.inpaint(x, m, smooth, iterations=2)
+    assert out.shape == x.shape and torch.equal(out * (1 - m), x * (1 - m))
+
+
 @pytest.mark.skipif(not checkpoint_path("msnps").is_file(), reason="checkpoint not shipped yet")
 def test_shipped_msnps_content_and_pipeline():
     a, b = inpaintlib.load_pretrained("msnps_content"), inpaintlib.load_pretrained("msnps_content")
     meta = a.checkpoint_meta
-    assert meta["profile"] == "full" and meta["steps"] == meta["settings"]["steps"]
+    config = read_checkpoint(checkpoint_path("msnps_content"))["config"]
+    assert meta["steps"] > 0
+    # the fill colour is a float16 buffer in shipped checkpoints: every other setting is exact
+    assert {k: v for k, v in a.config().items() if k != "fill"} == {
+        k: v for k, v in {"width": 1.0, **config}.items() if k != "fill"}
+    assert config["bottleneck"] == "fully_connected" and config["activation"] == "elu"
+    if meta["profile"] == "cpu":  # the equal-budget run trains the library's current recipe
+        recipe = MSNPSContentRecipe()
+        assert config["width"] == recipe.width and config["fc_code_size"] == recipe.fc_code_size
     x = inpaintlib.data.load_test_set(1)
     m = inpaintlib.masks.center_square_mask(1, 128, 128)
     assert torch.equal(a(x * (1 - m), m), b(x * (1 - m), m))
