@@ -42,6 +42,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from inpaintlib.upsampling import phase_taps
+
 __all__ = ["LayerGeometry", "receptive_field", "layer_geometry", "unit_field",
            "measured_receptive_field"]
 
@@ -134,13 +136,12 @@ def _read_by(g: LayerGeometry, first: int, last: int) -> tuple[int, int]:
         return first * g.stride - g.padding, last * g.stride - g.padding + g.dilation * (g.kernel - 1)
     # a transposed convolution writes input i to the outputs i*s - p + d*t: output o reads the
     # inputs i = (o + p - d*t) / s that are whole numbers. Walk a full period of phases at each end.
-    lows, highs = [], []
-    for o in range(first, min(last, first + g.stride - 1) + 1):
-        lows += [(o + g.padding - g.dilation * t) // g.stride for t in range(g.kernel)
-                 if (o + g.padding - g.dilation * t) % g.stride == 0]
-    for o in range(max(first, last - g.stride + 1), last + 1):
-        highs += [(o + g.padding - g.dilation * t) // g.stride for t in range(g.kernel)
-                  if (o + g.padding - g.dilation * t) % g.stride == 0]
+    def inputs(o: int) -> list[int]:  # the taps of o's phase (Chapter 1), mapped back to inputs
+        taps = phase_taps(g.kernel, g.stride, g.padding, o % g.stride, g.dilation)
+        return [(o + g.padding - g.dilation * t) // g.stride for t in taps]
+
+    lows = [i for o in range(first, min(last, first + g.stride - 1) + 1) for i in inputs(o)]
+    highs = [i for o in range(max(first, last - g.stride + 1), last + 1) for i in inputs(o)]
     if not lows or not highs:
         raise ValueError(f"{g}: some output units read no input unit (kernel smaller than stride)")
     return min(lows), max(highs)

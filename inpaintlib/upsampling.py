@@ -58,17 +58,17 @@ def contribution_counts(kernel_size: int = 4, stride: int = 2, padding: int = 1,
     return F.conv_transpose2d(ones, kernel, stride=stride, padding=padding)[0, 0]
 
 
-def phase_taps(kernel_size: int, stride: int, padding: int, phase: int) -> list[int]:
+def phase_taps(kernel_size: int, stride: int, padding: int, phase: int, dilation: int = 1) -> list[int]:
     """Kernel taps (along one axis) that produce the output pixels ``o = phase (mod stride)``.
 
-    Defined in Chapter 1 (Context Encoder). From ``o = stride * i - padding + k``: the taps with
-    ``k = phase + padding (mod stride)``. For 4 taps, stride 2, padding 1: phase 0 uses taps
-    [1, 3], phase 1 taps [0, 2].
+    Defined in Chapter 1 (Context Encoder). From ``o = stride * i - padding + dilation * k``: the
+    taps with ``dilation * k = phase + padding (mod stride)``. For 4 taps, stride 2, padding 1:
+    phase 0 uses taps [1, 3], phase 1 taps [0, 2]. (Chapter 3's :func:`unit_field` uses it too.)
     """
     _check_geometry(kernel_size, stride, padding)
     if not 0 <= phase < stride:
         raise ValueError(f"phase must lie in [0, {stride}), got {phase}")
-    return [k for k in range(kernel_size) if (k - padding - phase) % stride == 0]
+    return [k for k in range(kernel_size) if (dilation * k - padding - phase) % stride == 0]
 
 
 def _geometry(layer_or_weight, stride, padding):
