@@ -19,6 +19,15 @@ from inpaintlib.models.base import InpaintingModel
 __all__ = ["inpaint"]
 
 
+def _check_not_empty(size, batch: int = 1) -> None:
+    """An empty image has nothing to fill from: say so before torch fails on it."""
+    if batch == 0 or 0 in tuple(size):
+        raise ValueError(
+            f"the image is empty (batch {batch}, size {tuple(int(v) for v in size)}); "
+            "expected at least one image with height and width > 0"
+        )
+
+
 def _as_float_image(image) -> tuple[torch.Tensor, str]:
     """(B,3,H,W) float tensor and a tag saying how to give the result back."""
     if isinstance(image, np.ndarray):
@@ -31,6 +40,7 @@ def _as_float_image(image) -> tuple[torch.Tensor, str]:
             raise ValueError("got an RGBA image (H,W,4): drop the alpha channel first, e.g. image[..., :3]")
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"a NumPy image must have shape (H,W,3) (RGB), got {image.shape}")
+        _check_not_empty(image.shape[:2])
         return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0, "numpy"
     if not torch.is_tensor(image):
         raise ValueError(f"image must be a torch tensor or a uint8 NumPy array, got {type(image).__name__}")
@@ -48,7 +58,15 @@ def _as_float_image(image) -> tuple[torch.Tensor, str]:
         raise ValueError("got 4 channels (RGBA?): pass RGB only, e.g. image[:, :3]")
     if image.shape[1] != 3:
         raise ValueError(f"expected 3 (RGB) channels in dimension 1, got shape {tuple(image.shape)}")
-    if image.numel() and (float(image.min()) < -1e-6 or float(image.max()) > 1 + 1e-6):
+    _check_not_empty(image.shape[-2:], batch=image.shape[0])
+    finite = torch.isfinite(image)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"the image holds {bad} NaN or infinite value(s); an image must be finite, in [0,1]. "
+            "Replace them (e.g. torch.nan_to_num) or, if they mark missing pixels, put them in the mask"
+        )
+    if float(image.min()) < -1e-6 or float(image.max()) > 1 + 1e-6:
         raise ValueError(
             f"image values must lie in [0,1], got [{float(image.min()):.3g}, {float(image.max()):.3g}]; "
             "a 0..255 image must be divided by 255"
@@ -94,6 +112,13 @@ def _as_float_mask(mask, batch: int, height: int, width: int) -> torch.Tensor:
     if not bool(((m == 0) | (m == 1)).all()):
         raise ValueError("mask must be binary with values {0,1} (1 = hole); threshold soft masks first")
     m = m.expand(batch, 1, height, width)
+    empty = torch.nonzero(m.flatten(1).max(dim=1).values == 0).flatten().tolist()
+    if empty:
+        which = "the mask" if batch == 1 else f"the mask of image(s) {empty[:5]}"
+        raise ValueError(
+            f"{which} marks no pixel as a hole (1 = hole): there is nothing to fill. "
+            "If your mask marks the hole with 0, pass 1 - mask"
+        )
     if bool((m.flatten(1).min(dim=1).values == 1).any()):
         raise ValueError(
             "the mask marks every pixel as a hole (1 = hole): nothing is known to fill from. "
@@ -158,8 +183,9 @@ def inpaint(image, mask, model="telea", device: str | torch.device | None = None
     * ``kwargs`` go to the model's ``forward`` (options a model offers, e.g. post-processing).
 
     Returns the composited result in the input's type and shape. Raises ``ValueError`` with
-    what was expected for wrong shapes, dtypes, value ranges, RGBA input, non-binary or
-    all-hole masks, and images smaller than the model accepts.
+    what was expected for empty images, wrong shapes, dtypes, value ranges, NaN or infinite
+    values, RGBA input, non-binary masks, masks with no hole or only hole, and images smaller
+    than the model accepts.
     """
     if isinstance(model, str):
         from inpaintlib.registry import load_pretrained
@@ -169,9 +195,9 @@ def inpaint(image, mask, model="telea", device: str | torch.device | None = None
         raise ValueError(f"model must be an InpaintingModel or a model name, got {type(model).__name__}")
     x, tag = _as_float_image(image)
     b, _, h, w = x.shape
-    m = _as_float_mask(mask, b, h, w)
     if min(h, w) < model.min_size:
         raise ValueError(f"{model.display_name} needs images of at least {model.min_size}x{model.min_size}, got {h}x{w}")
+    m = _as_float_mask(mask, b, h, w)
     dev = torch.device(device) if device is not None else next(
         (p.device for p in model.parameters()), torch.device("cpu"))
     x_in, m_in = x.to(dev, torch.float32), m.to(dev, torch.float32)

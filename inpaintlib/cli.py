@@ -9,7 +9,9 @@ Defined in Chapter 0 (Foundations).
     python -m inpaintlib train-all --device cuda --minutes 5 --stop-after 9           # a GPU session
     python -m inpaintlib evaluate context_encoder [--n 100]
 
-Mask files: white (255) = hole, black (0) = known; PNG (JPEG masks are not binary).
+Mask files: white (255) = hole, black (0) = known, the size of the image; PNG is best (a JPEG mask
+is thresholded at half grey, with a note). Odd photo files (greyscale, 16-bit, palette, CMYK) are
+converted with a note; transparent ones are refused (inpaintlib.image_files).
 """
 from __future__ import annotations
 
@@ -18,26 +20,12 @@ import sys
 
 from inpaintlib.profiles import PROFILES
 
-def _read_image(path: str):
-    import numpy as np
-    from PIL import Image
-
-    img = Image.open(path)
-    if img.mode == "RGBA":
-        raise SystemExit(f"{path} is RGBA: save it as RGB (the alpha channel is not a mask)")
-    return np.asarray(img.convert("RGB"))
-
-
-def _read_mask(path: str):
-    import numpy as np
-    from PIL import Image
-
-    m = np.asarray(Image.open(path).convert("L"))
-    values = set(np.unique(m).tolist())
-    if not values <= {0, 255} and not values <= {0, 1}:
-        raise SystemExit(f"{path} is not a binary mask (values {sorted(values)[:6]}...): "
-                         "expected black 0 = known, white 255 = hole, saved as PNG")
-    return m > 0
+def _read(reader, path: str, *args):
+    """A photo or mask file through :mod:`inpaintlib.image_files`; conversions are reported."""
+    result = reader(path, *args)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return result.array
 
 
 def accepts_option(model, name: str) -> bool:
@@ -108,6 +96,7 @@ def main(argv=None) -> int:
         from PIL import Image
 
         from inpaintlib.api import inpaint
+        from inpaintlib.image_files import read_mask, read_photo
         from inpaintlib.registry import load_pretrained
 
         model = load_pretrained(args.model, device=args.device or "cpu")
@@ -119,7 +108,8 @@ def main(argv=None) -> int:
                                  "models that offer it: glcic")
             options["postprocess"] = True
         try:
-            out = inpaint(_read_image(args.image), _read_mask(args.mask), model, **options)
+            image = _read(read_photo, args.image, None)
+            out = inpaint(image, _read(read_mask, args.mask, image.shape[:2]), model, **options)
         except ValueError as err:
             raise SystemExit(f"error: {err}")
         Image.fromarray(out).save(args.out)

@@ -54,6 +54,14 @@ def test_numpy_uint8_in_numpy_uint8_out():
         (torch.zeros(3, 40, 48), torch.zeros(20, 48), "does not match"),
         (torch.zeros(3, 40, 48), torch.ones(40, 48), "polarity|valid"),
         (torch.zeros(3, 40, 48), torch.zeros(2, 2, 40, 48), "shape"),
+        (torch.zeros(3, 0, 0), torch.zeros(0, 0), "empty"),
+        (torch.zeros(0, 3, 40, 48), torch.zeros(40, 48), "empty"),
+        (np.zeros((0, 48, 3), np.uint8), np.zeros((0, 48), bool), "empty"),
+        (torch.full((3, 40, 48), float("nan")), torch.ones(40, 48), "NaN or infinite"),
+        (torch.zeros(3, 40, 48).index_fill_(1, torch.tensor([3]), float("inf")),
+         torch.ones(40, 48), "NaN or infinite"),
+        (torch.zeros(3, 40, 48), torch.zeros(40, 48), "no pixel as a hole"),
+        (np.zeros((40, 48, 3), np.uint8), np.zeros((40, 48), np.uint8), "no pixel as a hole"),
     ],
 )
 def test_bad_input_gives_a_clear_error(image, mask, message):
@@ -119,3 +127,18 @@ def test_the_model_never_sees_the_true_hole_pixels():
             return masked
 
     inpaint(image + 0.0, mask, Spy())
+
+
+def test_a_batch_names_the_image_whose_mask_has_no_hole():
+    image, mask = _image_and_mask()
+    masks = torch.stack([mask, torch.zeros_like(mask)])[:, None]
+    with pytest.raises(ValueError, match=r"image\(s\) \[1\]"):
+        inpaint(image.expand(2, -1, -1, -1).clone(), masks, "telea")
+
+
+def test_a_nan_image_is_refused_not_filled_with_nan():
+    """Before this check the fill of a NaN image came back NaN without a word."""
+    image, mask = _image_and_mask()
+    image[0, 15, 20] = float("nan")  # inside the hole: still refused, the caller must decide
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        inpaint(image, mask, "telea")

@@ -84,7 +84,7 @@ def test_paper_sum_and_book_mean_of_the_reconstruction_loss():
     assert recipe.mean_hole_values(128) == 3 * 56 ** 2 == 9408
     sampled = 3 * recipe.sample_masks(3000, 128, 128, generator=0).sum(dim=(1, 2, 3))
     assert abs(float(sampled.mean()) / recipe.mean_hole_values(128) - 1) < 0.01
-    # the book's mean times the number of hole values is the paper's squared norm (Eq. 1)
+    # the book's mean times the number of hole values is the paper's squared norm (Eq. 2)
     pred, x = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     m = recipe.sample_masks(2, 32, 32, generator=1)
     total = (m * (pred - x)).pow(2).sum()

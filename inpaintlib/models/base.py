@@ -38,6 +38,9 @@ class InpaintingModel(nn.Module):
     max_hole: tuple[int, int] | None = None
     #: the smallest H and W the method accepts
     min_size: int = 8
+    #: fast enough to run at every mouse release in the demo ("Try it yourself"); iterative
+    #: methods (MSNPS's texture optimisation) set False and wait for the demo's Fill button
+    interactive: bool = True
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments, stored in checkpoints so the model can be rebuilt."""

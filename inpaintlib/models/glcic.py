@@ -124,7 +124,7 @@ class GLCICRecipe(Recipe):
                                    + \alpha \log(1 - D(C(x, M_c), M_c))\big],
         \quad \alpha = 4 \times 10^{-4}.
 
-    The MSE is averaged over hole values (``masked_l2``), where the paper's Eq. 1 is a squared
+    The MSE is averaged over hole values (``masked_l2``), where the paper's Eq. 2 is a squared
     norm, i.e. a *sum* over the hole (Sec. 3.4): the paper's term is :meth:`mean_hole_values`
     (37,632 on average for its 256 px crops) times ours, so the same ``alpha`` weighs the GAN term
     that many times more here than in the paper (a deviation, measured in Chapter 3). The
@@ -195,7 +195,7 @@ class GLCICRecipe(Recipe):
         return round(size * lo), round(size * hi)
 
     def mean_hole_values(self, size: int, channels: int = 3) -> float:
-        """Mean number of values in one training hole of a ``size`` px crop: what Eq. 1 sums.
+        """Mean number of values in one training hole of a ``size`` px crop: what Eq. 2 sums.
 
         Defined in Chapter 3 (GLCIC). Height and width are drawn independently, each uniform on
         the integers of :meth:`hole_sides`, so the mean of ``channels * h * w`` is

@@ -99,6 +99,7 @@ class NeuralPatchSynthesis(InpaintingModel):
     fixed_size = (128, 128)
     max_hole = (64, 64)
     min_size = 128
+    interactive = False  # 3 scales of L-BFGS: seconds per hole, not milliseconds
 
     def __init__(self, content: InpaintingModel, iterations: int = 50, scales: int = 3,
                  weights: dict | None = None, layers=TEXTURE_LAYERS, patch_size: int = 3,

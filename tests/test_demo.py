@@ -1,0 +1,190 @@
+"""The demo's logic without a browser: brush, erase, undo, presets, model tiles, result grid."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaintlib.baselines import TeleaInpainter
+from inpaintlib.demo import (MaskCanvas, ModelBench, overlay, png_bytes, preset_mask, result_grid,
+                             scale_points, tile_caption, to_working_size)
+from inpaintlib.models.context_encoder import ContextEncoder
+
+
+# ------------------------------------------------------------------ painting
+def test_a_horizontal_stroke_of_width_3_marks_exactly_a_3_by_8_block():
+    """Row 5, columns 2..7, brush 3: rows 4-6 within 1.5 px; the round caps add columns 1 and 8
+    (corner pixel (4, 1) is sqrt(2) = 1.41 <= 1.5 from the end point), column 0 is 2 px away."""
+    canvas = MaskCanvas(10, 10)
+    canvas.stroke([(2, 5), (7, 5)], brush=3)
+    expected = np.zeros((10, 10), bool)
+    expected[4:7, 1:9] = True
+    assert np.array_equal(canvas.mask, expected)
+
+
+def test_a_brush_of_width_1_marks_exactly_the_pixels_of_the_line():
+    canvas = MaskCanvas(6, 6)
+    canvas.stroke([(0, 0), (5, 5)], brush=1)  # the diagonal: only centres on the segment
+    assert np.array_equal(canvas.mask, np.eye(6, dtype=bool))
+
+
+def test_a_click_marks_a_disc():
+    canvas = MaskCanvas(9, 9)
+    canvas.stroke([(4, 4)], brush=5)  # radius 2.5: the 21 pixels with dx^2 + dy^2 <= 6.25
+    ys, xs = np.mgrid[0:9, 0:9]
+    assert np.array_equal(canvas.mask, (xs - 4) ** 2 + (ys - 4) ** 2 <= 6.25)
+    assert canvas.mask.sum() == 21
+
+
+def test_erase_and_undo_restore_the_pixels():
+    canvas = MaskCanvas(32, 32)
+    canvas.stroke([(4, 16), (28, 16)], brush=9)
+    painted = canvas.mask.copy()
+    canvas.stroke([(16, 0), (16, 31)], brush=5, erase=True)
+    assert canvas.mask.sum() < painted.sum()
+    assert not canvas.mask[:, 14:19].any()  # the eraser went through every painted row
+    canvas.undo()
+    assert np.array_equal(canvas.mask, painted)
+    canvas.undo()
+    assert not canvas.mask.any() and not canvas.undo()
+
+
+def test_a_drag_of_many_mouse_events_is_one_undo_step_and_clear_is_undoable():
+    canvas = MaskCanvas(40, 40)
+    canvas.begin_stroke((5, 5))
+    for x in range(6, 35):
+        canvas.continue_stroke((x, 5 + x // 3))
+    canvas.end_stroke()
+    drawn = canvas.mask.copy()
+    assert drawn.any()
+    canvas.clear()
+    assert canvas.hole_ratio == 0.0
+    canvas.undo()
+    assert np.array_equal(canvas.mask, drawn)
+    canvas.undo()
+    assert not canvas.mask.any()
+
+
+def test_scale_points_maps_pixel_centres_to_pixel_centres():
+    assert scale_points([(0, 0), (255, 255)], (256, 256), (128, 128)) == [(-0.25, -0.25), (127.25, 127.25)]
+    assert scale_points([(10, 20)], (100, 200), (100, 200)) == [(10.0, 20.0)]
+
+
+def test_a_stroke_outside_the_canvas_changes_nothing_and_bad_sizes_are_refused():
+    canvas = MaskCanvas(16, 16)
+    canvas.stroke([(-50, -50), (-40, -45)], brush=4)
+    assert not canvas.mask.any()
+    with pytest.raises(ValueError, match="positive size"):
+        MaskCanvas(0, 16)
+    with pytest.raises(ValueError, match="at least one"):
+        canvas.stroke([])
+    with pytest.raises(ValueError, match="does not fit"):
+        canvas.set_mask(np.zeros((8, 8), bool))
+
+
+# ------------------------------------------------------------------ presets
+@pytest.mark.parametrize("name", ["centre square", "random rectangles", "free-form strokes"])
+@pytest.mark.parametrize("ratio", [0.1, 0.25, 0.4])
+def test_presets_give_their_hole_ratio(name, ratio):
+    hole = preset_mask(name, 128, 128, ratio=ratio, seed=3)
+    assert hole.dtype == bool and hole.shape == (128, 128)
+    tolerance = 0.01 if name == "centre square" else 0.05
+    assert abs(hole.mean() - ratio) <= tolerance
+
+
+def test_the_default_centre_square_is_the_context_encoder_hole():
+    hole = preset_mask("centre square", 128, 128)
+    assert hole.sum() == 64 * 64 and hole[32:96, 32:96].all()
+
+
+def test_presets_are_reproducible_and_refuse_bad_arguments():
+    a = preset_mask("free-form strokes", 96, 96, 0.3, seed=7)
+    assert np.array_equal(a, preset_mask("free-form strokes", 96, 96, 0.3, seed=7))
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_mask("circle", 64, 64)
+    with pytest.raises(ValueError, match="between 0.01 and 0.75"):
+        preset_mask("centre square", 64, 64, ratio=1.0)
+
+
+# ------------------------------------------------------------------ models, tiles, grid
+def _photo(h=128, w=128):
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(3, 8, 8, generator=g)
+    img = torch.nn.functional.interpolate(base[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return (img.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _bench(names):
+    models = {"telea": TeleaInpainter(), "context_encoder": ContextEncoder().eval()}
+    calls = []
+
+    def loader(name):
+        calls.append(name)
+        if name not in models:
+            raise ValueError(f"unknown model {name!r}")
+        return models[name]
+
+    return ModelBench(names, loader=loader), calls
+
+
+def test_every_model_gets_a_tile_and_a_refusal_is_one_sentence_not_a_failure():
+    bench, calls = _bench(["telea", "context_encoder", "no_such_model"])
+    photo = _photo()
+    hole = preset_mask("free-form strokes", 128, 128, 0.3, seed=1)  # spans more than 64x64
+    tiles = bench.fill(photo, hole, truth=photo)
+    assert [t.name for t in tiles] == ["telea", "context_encoder", "no_such_model"]
+    telea, ce, missing = tiles
+    assert telea.ok and telea.image.shape == photo.shape and telea.seconds > 0
+    assert np.array_equal(telea.image[~hole], photo[~hole])  # known pixels copied through
+    assert set(telea.metrics) == {"psnr_db", "ssim", "l1_%"} and telea.metrics["psnr_db"] > 0
+    assert not ce.ok and not ce.failed and "fills holes up to 64x64" in ce.message
+    assert ce.message.count(".") <= 2 and ce.message.endswith(".")
+    assert not missing.ok and missing.failed and "could not be loaded" in missing.message
+    bench.fill(photo, hole)  # a second stroke: models are not loaded again
+    assert calls == ["telea", "context_encoder", "no_such_model"]
+
+
+def test_without_ground_truth_there_are_no_metrics():
+    bench, _ = _bench(["telea"])
+    photo = _photo(64, 80)
+    (tile,) = bench.fill(photo, preset_mask("centre square", 64, 80, 0.2))
+    assert tile.ok and tile.metrics is None
+    assert tile_caption(tile).count("\n") == 1  # name, time
+
+
+def test_the_result_grid_has_one_panel_per_tile_and_shows_the_refusal():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    bench, _ = _bench(["telea", "context_encoder"])
+    photo = _photo()
+    hole = preset_mask("random rectangles", 128, 128, 0.35, seed=2)
+    tiles = bench.fill(photo, hole, truth=photo)
+    fig = result_grid(tiles, overlay(photo, hole), columns=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 3  # the input, telea, and the grey refusal panel
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("64x64" in t.replace("\n", " ") for t in texts)
+    assert "PSNR" in fig.axes[1].get_title() and "ms" in fig.axes[1].get_title()
+
+
+def test_overlay_tints_only_the_hole_and_png_bytes_round_trip():
+    photo = _photo(32, 32)
+    hole = np.zeros((32, 32), bool)
+    hole[8:16, 8:16] = True
+    shown = overlay(photo, hole)
+    assert np.array_equal(shown[~hole], photo[~hole]) and not np.array_equal(shown[hole], photo[hole])
+    back = np.asarray(Image.open(io.BytesIO(png_bytes(hole))))
+    assert np.array_equal(back > 0, hole)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(photo)))), photo)
+    with pytest.raises(ValueError, match="differ in size"):
+        overlay(photo, hole[:16])
+
+
+def test_working_size_is_the_shorter_side_cropped_to_a_multiple_of_8():
+    photo = np.zeros((300, 500, 3), np.uint8)
+    assert to_working_size(photo, 128).shape == (128, 208, 3)  # 213 -> 208
+    assert to_working_size(photo, 256).shape == (256, 424, 3)  # 427 -> 424
+    with pytest.raises(ValueError, match="uint8"):
+        to_working_size(photo.astype(np.float32), 128)
