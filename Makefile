@@ -5,6 +5,7 @@
 #   make bench   inpaint latency and training speed of every model on this machine
 #   make train-gpu  retrain every shipped model on a GPU, GPU_MINUTES each (resumable)
 #   make lab     JupyterLab on the notebooks
+#   make demo    the "Try it yourself" app (paint a hole, every model fills it) on localhost, offline
 #   make clean   remove _build
 #
 # Everything runs inside .venv (created with `python3 -m venv` when missing). Always through
@@ -31,7 +32,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # the inline backend and the built book would lose its figures (so `book` and `lab` unset it).
 test test-unit test-notebooks test-build test-browser: export MPLBACKEND := Agg
 
-.PHONY: help setup assets book test test-unit test-notebooks test-build test-browser lab clean bench train-gpu
+.PHONY: help setup assets book test test-unit test-notebooks test-build test-browser lab demo clean bench train-gpu
 # The test stages must run one after the other, even under `make -j`.
 .NOTPARALLEL:
 
@@ -41,6 +42,7 @@ help:
 	@echo "make bench  inpaint latency and training steps/s of every model (nothing else running)"
 	@echo "make train-gpu  retrain every shipped model on CUDA, GPU_MINUTES minutes each"
 	@echo "make lab    JupyterLab on notebooks/"
+	@echo "make demo   the Try-it-yourself app on http://127.0.0.1:$(DEMO_PORT)/ (Voila, offline)"
 	@echo "make clean  remove _build/"
 
 # ------------------------------------------------------------------ environment
@@ -85,7 +87,8 @@ test: setup assets
 
 test-unit: setup
 	echo "== (a) unit tests"
-	$(PY) -m pytest tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py || [ $$? -eq 5 ]
+	$(PY) -m pytest tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py \
+		--ignore=tests/test_demo_browser.py || [ $$? -eq 5 ]
 
 test-notebooks: setup
 	echo "== (b) every notebook under nbval, INPAINT_PROFILE=smoke"
@@ -103,9 +106,9 @@ test-build: setup assets
 		--path-output $(CHECK_DIR) --all -W --keep-going
 
 test-browser: setup
-	echo "== (d) HTML checks and headless browser checks of $(CHECK_HTML)"
+	echo "== (d) HTML checks and headless browser checks of $(CHECK_HTML), then the demo app in Chromium"
 	BOOK_HTML_DIR="$(CURDIR)/$(CHECK_HTML)" $(PY) -m pytest -rs tests/test_book_html.py tests/test_book_browser.py \
-		|| [ $$? -eq 5 ]
+		tests/test_demo_browser.py || [ $$? -eq 5 ]
 
 # ------------------------------------------------------------------ speed and GPU training
 
@@ -125,6 +128,16 @@ train-gpu:
 lab: setup
 	unset MPLBACKEND
 	$(PY) -m jupyterlab notebooks/
+
+# The "Try it yourself" notebook served as a web app by Voila, without its code, offline: the
+# template in scripts/voila/templates/offline is Voila's lab template minus its CDN stylesheets.
+DEMO_PORT ?= 8866
+demo: setup
+	unset MPLBACKEND
+	echo "== the demo app: open http://127.0.0.1:$(DEMO_PORT)/ once the models are loaded (Ctrl-C stops it)"
+	JUPYTER_PATH="$(CURDIR)/scripts" INPAINT_PROFILE="$${INPAINT_PROFILE:-smoke}" $(PY) -m voila \
+		notebooks/12_try_it_yourself.ipynb --port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1 \
+		--template=offline --show_tracebacks=False
 
 clean:
 	rm -rf _build

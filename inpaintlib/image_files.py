@@ -156,7 +156,10 @@ def read_mask(source, size: tuple[int, int] | None = None) -> ImageFile:
     values = np.asarray(img.convert("L"))
     h, w = values.shape
     if size is not None and (h, w) != tuple(size):
-        raise ValueError(f"the mask is {w}x{h} pixels but the image is {size[1]}x{size[0]}; they must match")
+        raise ValueError(
+            f"the mask's size (H, W) = {(h, w)} differs from the image's {tuple(int(v) for v in size)}; "
+            "they must match (resizing a mask would move the hole's border)"
+        )
     top = 1 if values.max() <= 1 else 255
     grey = (values != 0) & (values != top)
     mid = (values > 0.125 * top) & (values < 0.875 * top)

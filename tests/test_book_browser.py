@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socketserver
 import subprocess
 import tempfile
 import threading
@@ -29,6 +27,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_OWN_HOSTS, REMOTE, RecordingProxy, request_host
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML_DIR = Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html"))
@@ -36,23 +35,6 @@ if not HTML_DIR.is_absolute():
     HTML_DIR = ROOT / HTML_DIR
 
 
-def _find_chromium() -> str | None:
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-CHROMIUM = _find_chromium()
-REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
-# Hosts that Chromium itself contacts (updates, time, sign-in) whatever the page: not the book's fault.
-# (fonts.googleapis.com, fonts.gstatic.com and any CDN are NOT in this list.)
-CHROMIUM_OWN_HOSTS = re.compile(
-    r"^(update|clientservices|optimizationguide-pa|safebrowsing|content-autofill|android\.clients)"
-    r"\.googleapis\.com$|^(clients\d*|accounts|www)\.google\.com$|(^|\.)gvt1\.com$")
 # Element attributes that make a browser fetch something (an <a href> does not).
 FETCHING = {
     "script": ("src",), "link": ("href",), "img": ("src", "srcset"), "iframe": ("src",),
@@ -128,36 +110,10 @@ def _has_math(html: str) -> bool:
 
 # ------------------------------------------------------------------ recording proxy + renderer
 
-class _RecordingProxy(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self):
-        self.requests: list[str] = []
-        proxy = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self):
-                line = self.rfile.readline(65536).decode("latin-1").strip()
-                if line:
-                    proxy.requests.append(line)
-                self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-
-def _request_host(line: str) -> str:
-    method, _, rest = line.partition(" ")
-    target = rest.split(" ")[0]
-    if method == "CONNECT":
-        return target.rsplit(":", 1)[0]
-    return urlsplit(target).hostname or target
-
-
 @pytest.fixture(scope="module")
 def rendered():
     """page -> (dumped DOM, remote requests made while rendering it). Renders lazily, once."""
-    proxy = _RecordingProxy()
+    proxy = RecordingProxy()
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     cache: dict[Path, tuple[str, list[str]]] = {}
 
@@ -175,7 +131,7 @@ def rendered():
                     capture_output=True, text=True, timeout=180)
                 assert result.returncode == 0, f"chromium failed on {page}: {result.stderr[-2000:]}"
                 requests = [r for r in proxy.requests[before:]
-                            if not CHROMIUM_OWN_HOSTS.search(_request_host(r))]
+                            if not CHROMIUM_OWN_HOSTS.search(request_host(r))]
                 cache[page] = (result.stdout, requests)
         return cache[page]
 

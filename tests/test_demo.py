@@ -188,3 +188,51 @@ def test_working_size_is_the_shorter_side_cropped_to_a_multiple_of_8():
     assert to_working_size(photo, 256).shape == (256, 424, 3)  # 427 -> 424
     with pytest.raises(ValueError, match="uint8"):
         to_working_size(photo.astype(np.float32), 128)
+
+
+# ------------------------------------------------------------------ the widget app, without a browser
+def test_the_app_paints_with_mouse_events_and_fills_every_tile():
+    from inpaintlib.demo.app import DemoApp
+
+    bench, _ = _bench(["telea", "context_encoder"])
+    app = DemoApp(bench=bench, photo="test crop 0")
+    assert app.photo.shape == (128, 128, 3) and not app.canvas.mask.any()
+    before = app.canvas_image.value
+    app.handle_mouse({"type": "mousedown", "dataX": 20, "dataY": 30, "buttons": 1})
+    for x in range(22, 110, 4):
+        app.handle_mouse({"type": "mousemove", "dataX": x, "dataY": 30 + x // 4, "buttons": 1})
+    app.handle_mouse({"type": "mouseup", "dataX": 110, "dataY": 58, "buttons": 0})
+    assert app.canvas.mask.any() and app.canvas_image.value != before  # the overlay changed
+    _, telea_image, telea_caption = app.tiles["telea"]
+    assert telea_image.layout.display == "" and len(telea_image.value) > 0
+    assert "PSNR" in telea_caption.value  # a test crop has a ground truth
+    _, ce_image, ce_caption = app.tiles["context_encoder"]
+    assert ce_image.layout.display == "none" and "64x64" in ce_caption.value  # its refusal, in words
+    assert "mask.png" in app.downloads.value and "telea.png" in app.downloads.value
+    timing = app.timings[-1]
+    assert timing["n"] == 2 and timing["first_s"] <= timing["all_s"]
+    # a move without the button pressed paints nothing; undo restores the empty canvas
+    painted = app.canvas.mask.copy()
+    app.handle_mouse({"type": "mousemove", "dataX": 5, "dataY": 120, "buttons": 0})
+    assert np.array_equal(app.canvas.mask, painted)
+    app.undo_button.click()
+    assert not app.canvas.mask.any()
+
+
+def test_the_app_reports_a_bad_upload_in_words_and_keeps_working():
+    from inpaintlib.demo.app import DemoApp
+
+    bench, _ = _bench(["telea"])
+    app = DemoApp(bench=bench)
+    app._on_upload({"new": ({"name": "x.png", "content": memoryview(b"not an image")},)})
+    assert "not an image" in app.status.value
+    grey = Image.fromarray(np.full((300, 200), 90, np.uint8))
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    app._on_upload({"new": ({"name": "grey.png", "content": memoryview(buffer.getvalue())},)})
+    assert app.photo.shape == (192, 128, 3) and "greyscale" in app.status.value
+    app.preset_picker.value = "centre square"
+    app.apply_preset(seed=0)
+    assert abs(app.canvas.hole_ratio - 0.25) < 0.01
+    _, _, caption = app.tiles["telea"]
+    assert "ms" in caption.value and "PSNR" not in caption.value  # an upload has no ground truth

@@ -105,7 +105,7 @@ def test_a_jpeg_mask_is_thresholded_and_says_so():
     [
         (np.zeros((64, 64), np.uint8), (64, 64), "no hole"),
         (np.full((64, 64), 255, np.uint8), (64, 64), "all hole"),
-        (np.zeros((32, 64), np.uint8), (64, 64), "64x32 pixels but the image is 64x64"),
+        (np.zeros((32, 64), np.uint8), (64, 64), r"\(H, W\) = \(32, 64\) differs from the image\'s \(64, 64\)"),
         (np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1)), (64, 64), "not black and white"),
     ],
 )

@@ -126,6 +126,11 @@ class MaskCanvas:
     def end_stroke(self) -> None:
         self._last = None
 
+    @property
+    def drawing(self) -> bool:
+        """Whether a stroke is under way (pressed and not yet released)."""
+        return self._last is not None
+
     def stroke(self, points: Sequence[Point], brush: float | None = None, erase: bool | None = None) -> None:
         """Paint (or erase) one polyline stroke through ``points`` ((x, y) pairs)."""
         if len(points) == 0:
