@@ -17,8 +17,6 @@ from inpaintlib.registry import checkpoint_dir
 
 MAX_BYTES = 4 * 2**20
 RECORDED = ("steps", "train_seconds", "threads", "device", "precision", "profile", "finished")
-#: still the wider networks of the first edition (retrained with the cpu budget in a later session)
-PENDING = {"msnps_content", "context_encoder_l2"}
 SHIPPED = sorted(checkpoint_dir().rglob("*.pt"))
 
 
@@ -26,17 +24,11 @@ def _id(path: Path) -> str:
     return str(path.relative_to(checkpoint_dir()))
 
 
-def _pending(path: Path):
-    if path.parent == checkpoint_dir() and path.stem in PENDING:
-        return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="first-edition network"))
-    return path
-
-
 def test_there_are_shipped_checkpoints():
     assert len(SHIPPED) >= 4 and (checkpoint_dir() / "fill_refiner.pt") in SHIPPED
 
 
-@pytest.mark.parametrize("path", [_pending(p) for p in SHIPPED], ids=_id)
+@pytest.mark.parametrize("path", SHIPPED, ids=_id)
 def test_checkpoint_is_small_float16_and_records_its_budget(path):
     assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size / 2**20:.1f} MiB"
     ckpt = read_checkpoint(path)
