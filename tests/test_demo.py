@@ -236,3 +236,27 @@ def test_the_app_reports_a_bad_upload_in_words_and_keeps_working():
     assert abs(app.canvas.hole_ratio - 0.25) < 0.01
     _, _, caption = app.tiles["telea"]
     assert "ms" in caption.value and "PSNR" not in caption.value  # an upload has no ground truth
+
+
+def test_the_app_takes_a_mask_file_and_refuses_a_wrong_one_in_words():
+    from inpaintlib.demo.app import DemoApp
+
+    bench, _ = _bench(["telea"])
+    app = DemoApp(bench=bench, photo="test crop 1")
+
+    def upload(array, fmt="PNG"):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format=fmt)
+        app._on_mask_upload({"new": ({"name": "m", "content": memoryview(buffer.getvalue())},)})
+
+    wrong = np.zeros((64, 128), np.uint8)
+    wrong[10:30, 10:30] = 255
+    upload(wrong)
+    assert "differs from the image" in app.status.value and not app.canvas.mask.any()
+    hole = np.zeros((128, 128), np.uint8)
+    hole[37:83, 45:90] = 255
+    upload(hole, "JPEG")
+    assert "thresholded" in app.status.value  # the JPEG noise, said in words
+    assert abs(app.canvas.mask.mean() - (hole > 0).mean()) < 0.01
+    _, image, caption = app.tiles["telea"]
+    assert image.layout.display == "" and "PSNR" in caption.value

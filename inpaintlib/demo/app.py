@@ -21,7 +21,7 @@ from inpaintlib.demo.grid import overlay, png_bytes, tile_caption
 from inpaintlib.demo.painting import MaskCanvas
 from inpaintlib.demo.presets import PRESETS, preset_mask
 from inpaintlib.demo.runner import ModelBench, Tile, is_interactive, to_working_size
-from inpaintlib.image_files import read_photo
+from inpaintlib.image_files import read_mask, read_photo
 
 __all__ = ["DemoApp", "photo_choices", "default_strokes"]
 
@@ -80,6 +80,7 @@ class DemoApp:
         self.photo_picker = w.Dropdown(options=list(self.choices), value=photo or next(iter(self.choices)),
                                        description="photo")
         self.upload = w.FileUpload(accept=".png,.jpg,.jpeg", multiple=False, description="your photo")
+        self.mask_upload = w.FileUpload(accept=".png,.jpg,.jpeg", multiple=False, description="your mask")
         self.size_picker = w.Dropdown(options=list(WORKING_SIZES), value=working_size, description="work at (px)")
         self.brush_slider = w.IntSlider(value=int(brush), min=2, max=48, description="brush (px)")
         self.erase_toggle = w.ToggleButton(value=False, description="erase")
@@ -117,6 +118,7 @@ class DemoApp:
         self.photo_picker.observe(lambda _: self.load_choice(), names="value")
         self.size_picker.observe(lambda _: self.load_choice(), names="value")
         self.upload.observe(self._on_upload, names="value")
+        self.mask_upload.observe(self._on_mask_upload, names="value")
         self.brush_slider.observe(lambda c: setattr(self.canvas, "brush", float(c["new"])), names="value")
         self.erase_toggle.observe(lambda c: setattr(self.canvas, "erase", bool(c["new"])), names="value")
         self.undo_button.on_click(lambda _: self._after_edit(self.canvas.undo()))
@@ -126,7 +128,7 @@ class DemoApp:
         self._connect_mouse()
 
         self.widget = w.VBox([
-            w.HBox([self.photo_picker, self.upload, self.size_picker]),
+            w.HBox([self.photo_picker, self.upload, self.mask_upload, self.size_picker]),
             w.HBox([self.brush_slider, self.erase_toggle, self.undo_button, self.clear_button]),
             w.HBox([self.preset_picker, self.ratio_slider, self.preset_button]),
             w.HBox([self.canvas_image, w.VBox([self.model_picker, self.fill_button, self.measure_upload,
@@ -183,6 +185,21 @@ class DemoApp:
             return
         self.notes = read.notes
         self.set_photo(read.array, has_truth=False)
+
+    def _on_mask_upload(self, change) -> None:
+        """A mask file (white = hole) of the working photo's size, as one undo step."""
+        files = change["new"]
+        if not files:
+            return
+        item = files[0] if isinstance(files, (tuple, list)) else next(iter(files.values()))
+        try:
+            read = read_mask(bytes(item["content"]), size=self.photo.shape[:2])
+        except ValueError as err:
+            self.status.value = f"<span style='color:darkred'>{html.escape(str(err))}</span>"
+            return
+        self.notes = read.notes
+        self.canvas.set_mask(read.array)
+        self._after_edit(True)
 
     def set_photo(self, photo: np.ndarray, has_truth: bool) -> None:
         size = int(self.size_picker.value)
