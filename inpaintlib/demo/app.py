@@ -173,33 +173,32 @@ class DemoApp:
         kind, key = self.choices[self.photo_picker.value]
         self.set_photo(_load(kind, key), has_truth=True)
 
-    def _on_upload(self, change) -> None:
+    def _read_upload(self, change, reader, **kwargs):
+        """The uploaded file read by ``reader``, or None (nothing uploaded, or refused: then the
+        reason is shown in the status line, never a traceback)."""
         files = change["new"]
         if not files:
-            return
+            return None
         item = files[0] if isinstance(files, (tuple, list)) else next(iter(files.values()))
         try:
-            read = read_photo(bytes(item["content"]))
-        except ValueError as err:  # never a traceback: say what was wrong with the file
+            read = reader(bytes(item["content"]), **kwargs)
+        except ValueError as err:
             self.status.value = f"<span style='color:darkred'>{html.escape(str(err))}</span>"
-            return
+            return None
         self.notes = read.notes
-        self.set_photo(read.array, has_truth=False)
+        return read
+
+    def _on_upload(self, change) -> None:
+        read = self._read_upload(change, read_photo)
+        if read is not None:
+            self.set_photo(read.array, has_truth=False)
 
     def _on_mask_upload(self, change) -> None:
         """A mask file (white = hole) of the working photo's size, as one undo step."""
-        files = change["new"]
-        if not files:
-            return
-        item = files[0] if isinstance(files, (tuple, list)) else next(iter(files.values()))
-        try:
-            read = read_mask(bytes(item["content"]), size=self.photo.shape[:2])
-        except ValueError as err:
-            self.status.value = f"<span style='color:darkred'>{html.escape(str(err))}</span>"
-            return
-        self.notes = read.notes
-        self.canvas.set_mask(read.array)
-        self._after_edit(True)
+        read = self._read_upload(change, read_mask, size=self.photo.shape[:2])
+        if read is not None:
+            self.canvas.set_mask(read.array)
+            self._after_edit(True)
 
     def set_photo(self, photo: np.ndarray, has_truth: bool) -> None:
         size = int(self.size_picker.value)
