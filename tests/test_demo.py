@@ -260,3 +260,17 @@ def test_the_app_takes_a_mask_file_and_refuses_a_wrong_one_in_words():
     assert abs(app.canvas.mask.mean() - (hole > 0).mean()) < 0.01
     _, image, caption = app.tiles["telea"]
     assert image.layout.display == "" and "PSNR" in caption.value
+
+
+def test_a_new_working_size_keeps_the_uploaded_photo_and_scales_the_brush():
+    from inpaintlib.demo.app import DemoApp
+
+    bench, _ = _bench(["telea"])
+    app = DemoApp(bench=bench)
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((300, 200, 3), 40, np.uint8)).save(buffer, format="PNG")
+    app._on_upload({"new": ({"name": "p.png", "content": memoryview(buffer.getvalue())},)})
+    app.size_picker.value = 256
+    assert app.photo.shape == (384, 256, 3) and (app.photo == 40).all()  # still the upload
+    app.brush_slider.value = 10
+    assert app.canvas.brush == 20.0  # 10 px of a 128 px photo = 20 px at 256

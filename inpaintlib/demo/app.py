@@ -116,10 +116,10 @@ class DemoApp:
         self.grid = w.GridBox(tile_boxes, layout=w.Layout(grid_template_columns="repeat(4, 204px)"))
 
         self.photo_picker.observe(lambda _: self.load_choice(), names="value")
-        self.size_picker.observe(lambda _: self.load_choice(), names="value")
+        self.size_picker.observe(lambda _: self.set_photo(*self._source), names="value")
         self.upload.observe(self._on_upload, names="value")
         self.mask_upload.observe(self._on_mask_upload, names="value")
-        self.brush_slider.observe(lambda c: setattr(self.canvas, "brush", float(c["new"])), names="value")
+        self.brush_slider.observe(lambda _: setattr(self.canvas, "brush", self._brush_px()), names="value")
         self.erase_toggle.observe(lambda c: setattr(self.canvas, "erase", bool(c["new"])), names="value")
         self.undo_button.on_click(lambda _: self._after_edit(self.canvas.undo()))
         self.clear_button.on_click(lambda _: (self.canvas.clear(), self._after_edit(False)))
@@ -200,12 +200,17 @@ class DemoApp:
             self.canvas.set_mask(read.array)
             self._after_edit(True)
 
+    def _brush_px(self) -> float:
+        """The slider is in pixels of a 128 px photo: the brush keeps its look at 256 px."""
+        return float(self.brush_slider.value) * int(self.size_picker.value) / 128
+
     def set_photo(self, photo: np.ndarray, has_truth: bool) -> None:
-        size = int(self.size_picker.value)
-        self.photo = to_working_size(photo, size)
+        """A new photo (picked or uploaded, kept to re-fit at another working size), empty hole."""
+        self._source = (photo, has_truth)
+        self.photo = to_working_size(photo, int(self.size_picker.value))
         self.has_truth = has_truth
         h, w = self.photo.shape[:2]
-        self.canvas = MaskCanvas(h, w, brush=float(self.brush_slider.value) * size / 128)
+        self.canvas = MaskCanvas(h, w, brush=self._brush_px())
         self.canvas.erase = bool(self.erase_toggle.value)
         self.last_tiles: list[Tile] = []
         for _, image, caption in self.tiles.values():
