@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inpaintlib.api import inpaint
+from inpaintlib.api import _as_float_image, inpaint
 from inpaintlib.metrics import inpainting_metrics
 
 __all__ = ["Tile", "ModelBench", "is_interactive", "measure", "to_working_size"]
@@ -123,14 +123,11 @@ class ModelBench:
         return [self.fill_one(n, image, hole, truth) for n in (self.names if names is None else names)]
 
 
-def _as_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-
-
 def measure(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
     """PSNR (dB) and SSIM over the image, L1 (%) over the hole: the book's protocol (Chapter 0)."""
     if truth.shape != result.shape:
         raise ValueError(f"ground truth {truth.shape} and result {result.shape} differ in shape")
     m = torch.from_numpy(np.asarray(hole, dtype=np.float32))[None, None]
-    values = inpainting_metrics(_as_tensor(result), _as_tensor(truth), m)
+    # the same checked uint8 -> (1, 3, H, W) float conversion as inpaint's
+    values = inpainting_metrics(_as_float_image(result)[0], _as_float_image(truth)[0], m)
     return {k: float(values[k][0]) for k in ("psnr_db", "ssim", "l1_%")}
