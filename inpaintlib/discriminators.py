@@ -2,6 +2,9 @@ r"""Discriminators shared by several chapters.
 
 Defined in Chapter 3 (GLCIC): the global + local pair of Iizuka et al. (2017, Sec. 3.3) and
 the hole-centred crop the local one looks at. PGGAN (Chapter 4) and GMCNN (Chapter 7) reuse them.
+Chapter 4 (PGGAN) adds the PatchGAN discriminator (a map of scores, one per patch) and the
+two-headed discriminator whose global and patch heads share their first layers; Chapters 9
+and 10 reuse the PatchGAN.
 
 Why two? A discriminator that sees the whole image judges whether the scene is *globally*
 coherent (a completed building has the right number of storeys) but, after several stride-2
@@ -26,7 +29,8 @@ from torch import nn
 from inpaintlib.layers import conv_block, init_dcgan_weights
 from inpaintlib.masks import mask_bbox
 
-__all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator", "check_no_batchnorm"]
+__all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator", "check_no_batchnorm",
+           "GlobalPatchDiscriminator", "PatchDiscriminator"]
 
 
 def check_no_batchnorm(net: nn.Module, role: str = "a critic trained with a gradient penalty") -> nn.Module:
@@ -130,3 +134,90 @@ class GlobalLocalDiscriminator(nn.Module):
         g = self.global_fc(self.global_features(x))
         l_ = self.local_fc(self.local_features(2 * local - 1))
         return self.classifier(torch.cat([g, l_], dim=1))
+
+
+class GlobalPatchDiscriminator(nn.Module):
+    r"""PGGAN's discriminator (Demir & Unal 2018): shared layers, then a global and a patch head.
+
+    Defined in Chapter 4 (PGGAN), whose notebook builds the same network from the paper's
+    description and checks it computes the same scores with these weights.
+
+    * **shared**: three 4x4 stride-2 convolutions (64, 128, 256 channels at ``width=1``; LeakyReLU
+      0.2, BatchNorm from the second on): the image at 1/8 of its side;
+    * **patch head** (PatchGAN, Isola et al. 2017): a 4x4 stride-1 convolution (512) and a 4x4
+      stride-1 convolution to one channel: a *map* of logits, each judging one 70x70 patch of
+      the input (the receptive field of the five layers, derived in Chapter 4); 14x14 logits
+      for a 128 px image;
+    * **global head** (G-GAN): two more 4x4 stride-2 convolutions to a 4x4 map (512, 512) and a
+      fully connected layer: one logit per image, which sees the whole image.
+
+    ``forward`` returns ``{"global": (B, 1), "patch": (B, 1, h, w)}`` for the heads in
+    ``heads`` (``("global",)`` is the Chapter 4 ablation without the patch head). ``norm=None``
+    gives a critic for a gradient penalty. Inputs are images in [0, 1].
+    """
+
+    def __init__(self, image_size: int = 128, width: float = 1.0, heads=("global", "patch"),
+                 norm: str | None = "batch"):
+        super().__init__()
+        heads = tuple(heads)
+        if not heads or any(h not in ("global", "patch") for h in heads):
+            raise ValueError(f"heads must be a non-empty subset of ('global', 'patch'), got {heads}")
+        if image_size % 32 or image_size < 32:
+            raise ValueError(f"image_size must be a multiple of 32 (>= 32), got {image_size}")
+        self.image_size, self.width, self.heads = image_size, width, heads
+
+        def c(n: int) -> int:
+            return max(8, int(round(n * width)))
+
+        self.shared = nn.Sequential(
+            conv_block(3, c(64), 4, 2, padding=1, norm=None, activation="lrelu"),
+            conv_block(c(64), c(128), 4, 2, padding=1, norm=norm, activation="lrelu"),
+            conv_block(c(128), c(256), 4, 2, padding=1, norm=norm, activation="lrelu"),
+        )
+        if "patch" in heads:
+            self.patch_head = nn.Sequential(
+                conv_block(c(256), c(512), 4, 1, padding=1, norm=norm, activation="lrelu"),
+                nn.Conv2d(c(512), 1, 4, 1, 1),
+            )
+        if "global" in heads:
+            side = image_size // 32  # two more stride-2 layers after the shared 1/8
+            self.global_head = nn.Sequential(
+                conv_block(c(256), c(512), 4, 2, padding=1, norm=norm, activation="lrelu"),
+                conv_block(c(512), c(512), 4, 2, padding=1, norm=norm, activation="lrelu"),
+                nn.Flatten(),
+                nn.Linear(c(512) * side * side, 1),
+            )
+        self.apply(init_dcgan_weights)
+
+    def patch_map_size(self, size: int | None = None) -> int:
+        """Side of the patch head's logit map for ``size`` px inputs: ``size / 8 - 2`` (14 at 128)."""
+        size = self.image_size if size is None else size
+        return size // 8 - 2
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B,3,H,W), got {tuple(images.shape)}")
+        if "global" in self.heads and images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"the global head expects {self.image_size}x{self.image_size} images, "
+                             f"got {tuple(images.shape[-2:])}")
+        features = self.shared(2 * images - 1)  # (B, 256w, H/8, W/8)
+        out = {}
+        if "global" in self.heads:
+            out["global"] = self.global_head(features)  # (B, 1)
+        if "patch" in self.heads:
+            out["patch"] = self.patch_head(features)  # (B, 1, H/8 - 2, W/8 - 2)
+        return out
+
+
+class PatchDiscriminator(GlobalPatchDiscriminator):
+    """The PatchGAN alone: the shared layers and the patch head; returns the (B, 1, h, w) logits.
+
+    Defined in Chapter 4 (PGGAN); the discriminator of Chapters 9 (EdgeConnect) and 10. Fully
+    convolutional, so any image size that is a multiple of 32 works.
+    """
+
+    def __init__(self, width: float = 1.0, norm: str | None = "batch"):
+        super().__init__(image_size=32, width=width, heads=("patch",), norm=norm)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return super().forward(images)["patch"]

@@ -1,9 +1,11 @@
 """Small building blocks shared by several chapters' networks.
 
-Defined in Chapter 1 (Context Encoder) unless a docstring says otherwise.
+Defined in Chapter 1 (Context Encoder) unless a docstring says otherwise: dilated stacks in
+Chapter 3 (GLCIC), residual blocks and interpolated convolutions in Chapter 4 (PGGAN).
 """
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -93,3 +95,87 @@ def dilated_conv_stack(
         conv_block(channels, channels, kernel_size, 1, dilation=d, norm=norm, activation=activation)
         for d in dilations
     ])
+
+
+class InterpolatedConv2d(nn.Module):
+    r"""*Interpolated convolution*: resize by interpolation, then a standard convolution.
+
+    Defined in Chapter 4 (PGGAN). ``scale`` is the resize factor before the convolution:
+
+    * ``scale=2`` doubles the map: an **upsampling** layer without the transposed convolution's
+      phases (:mod:`inpaintlib.upsampling`), so a flat input stays flat (no checkerboard);
+    * ``scale=1/d`` with ``back=True`` shrinks the map by ``d``, convolves, and resizes the
+      result back to the input's size: a 3x3 kernel then spans about ``3d`` input pixels, the
+      field of a 3x3 convolution with **dilation** ``d``, but every input pixel contributes
+      (through the interpolation weights) instead of one in ``d`` along each axis, so it has no
+      gridding pattern; the price is that detail finer than ``d`` pixels is averaged away.
+
+    ``mode`` is ``"bilinear"`` (default; antialiased when shrinking, so that no pixel is
+    skipped) or ``"nearest"``. The convolution keeps the resized
+    map's size ("same" padding), so the output is ``scale`` x the input (``back=False``) or the
+    input's size (``back=True``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, scale: float = 2.0,
+                 back: bool = False, mode: str = "bilinear", bias: bool = True):
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        if mode not in ("bilinear", "nearest"):
+            raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
+        self.scale, self.back, self.mode = float(scale), bool(back), mode
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, 1, kernel_size // 2, bias=bias)
+
+    def _resize(self, x, size):
+        kwargs = {}
+        if self.mode == "bilinear":
+            # shrinking with plain bilinear weights reads 2 of every d pixels (d > 2) and skips
+            # the rest: the gaps dilation has. The antialiased filter widens with the factor, so
+            # every pixel counts (Chapter 4 measures both)
+            kwargs = {"align_corners": False, "antialias": size[0] < x.shape[-2] or size[1] < x.shape[-1]}
+        return F.interpolate(x, size=size, mode=self.mode, **kwargs)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        size = (max(1, int(round(h * self.scale))), max(1, int(round(w * self.scale))))
+        y = self.conv(self._resize(x, size))
+        return self._resize(y, (h, w)) if self.back else y
+
+
+class ResidualBlock(nn.Module):
+    r"""Residual block ``x + F(x)`` whose two 3x3 convolutions are dilated (or interpolated).
+
+    Defined in Chapter 4 (PGGAN). :math:`F` = conv, norm, ReLU, conv, norm (Johnson et al.'s
+    block, used by ResNet generators; no activation after the sum). With ``dilation`` ``d`` both
+    convolutions read pixels ``d`` apart: the *dilated residual block* of PGGAN's generator,
+    which adds ``2 \cdot 2d`` units to the receptive field where a plain block adds 4, while the
+    identity path keeps a short route for the gradient and for the input's own detail.
+    ``kind="interpolated"`` replaces each dilated convolution by an
+    :class:`InterpolatedConv2d` that works at ``1/d`` of the resolution and comes back (the
+    alternative the chapter compares).
+    """
+
+    def __init__(self, channels: int, dilation: int = 1, kind: str = "dilated", norm: str | None = "batch"):
+        super().__init__()
+        if kind not in ("dilated", "interpolated"):
+            raise ValueError(f"kind must be 'dilated' or 'interpolated', got {kind!r}")
+        self.dilation, self.kind = int(dilation), kind
+
+        def conv():
+            if kind == "interpolated" and dilation > 1:
+                return InterpolatedConv2d(channels, channels, 3, scale=1 / dilation, back=True, bias=norm is None)
+            return nn.Conv2d(channels, channels, 3, 1, dilation, dilation=dilation, bias=norm is None)
+
+        def normalisation():
+            if norm is None:
+                return nn.Identity()
+            if norm == "batch":
+                return nn.BatchNorm2d(channels)
+            if norm == "instance":
+                return nn.InstanceNorm2d(channels, affine=True)
+            raise ValueError(f"unknown norm {norm!r}: expected 'batch', 'instance' or None")
+
+        self.residual = nn.Sequential(conv(), normalisation(), nn.ReLU(inplace=True), conv(), normalisation())
+
+    def forward(self, x):
+        return x + self.residual(x)

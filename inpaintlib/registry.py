@@ -21,6 +21,7 @@ LEARNED_MODELS: dict[str, str] = {
     "context_encoder": "Chapter 1 (Context Encoder)",
     "msnps": "Chapter 2 (Multi-Scale Neural Patch Synthesis)",
     "glcic": "Chapter 3 (GLCIC)",
+    "pggan": "Chapter 4 (PGGAN)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -28,6 +29,7 @@ ABLATIONS: dict[str, str] = {
     "fill_refiner_guided": "Chapter 0 (Foundations): the fill refiner that also sees the Navier-Stokes fill",
     "context_encoder_l2": "Chapter 1 (Context Encoder), L2 loss only",
     "msnps_content": "Chapter 2 (MSNPS), the content network alone (no texture optimisation)",
+    "pggan_global_only": "Chapter 4 (PGGAN), the global discriminator head alone (no patch head)",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
@@ -45,6 +47,8 @@ RECIPES: dict[str, str] = {
     "msnps_content": "inpaintlib.models.msnps:MSNPSContentRecipe",
     "glcic": "inpaintlib.models.glcic:GLCICRecipe",
     "glcic_no_dilation": "inpaintlib.models.glcic:GLCICNoDilation",
+    "pggan": "inpaintlib.models.pggan:PGGANRecipe",
+    "pggan_global_only": "inpaintlib.models.pggan:PGGANGlobalOnly",
     "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
     "fill_refiner_guided": "inpaintlib.models.fill_refiner:FillRefinerGuided",
 }

@@ -1,0 +1,171 @@
+"""Chapter 4 (PGGAN): residual blocks, interpolated convolutions, the two-headed discriminator, training."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import inpaintlib
+from inpaintlib.checkpoint import build_generator, read_checkpoint
+from inpaintlib.compositing import mask_image
+from inpaintlib.discriminators import GlobalPatchDiscriminator, PatchDiscriminator
+from inpaintlib.layers import InterpolatedConv2d, ResidualBlock
+from inpaintlib.models.pggan import BOOK_DILATIONS, PGGANGenerator, PGGANGlobalOnly, PGGANRecipe
+from inpaintlib.receptive_field import measured_receptive_field, receptive_field
+from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
+from inpaintlib.train import train
+from inpaintlib.upsampling import checkerboard_amplitude
+
+
+def test_generator_trunk_receptive_field_formula_matches_the_measurement():
+    # 7x7, two 4x4 stride-2 (r = 16, j = 4), then every residual block adds 2 * 2d * 4 = 16 d
+    net = PGGANGenerator(width=0.125)
+    expected = 16 + 16 * sum(BOOK_DILATIONS)
+    assert receptive_field(net.trunk) == (expected, 4.0) == (272, 4.0)
+    for unit in (50, 51):  # an even and an odd unit of the 1/4-resolution map
+        _, extent = measured_receptive_field(net.trunk, 400, in_channels=4, at=(unit, unit))
+        assert extent == (expected, expected)
+    plain = PGGANGenerator(width=0.125, dilations=(1,) * len(BOOK_DILATIONS))
+    assert receptive_field(plain.trunk)[0] == 16 + 16 * len(BOOK_DILATIONS) == 96
+
+
+def test_patch_head_judges_70_pixel_patches_and_its_map_shape():
+    d = GlobalPatchDiscriminator(128, width=0.125).eval()
+    patch_path = nn.Sequential(d.shared, d.patch_head)
+    assert receptive_field(patch_path) == (70, 8.0)
+    _, extent = measured_receptive_field(patch_path, 192, in_channels=3, at=(10, 10))
+    assert extent == (70, 70)
+    out = d(torch.rand(2, 3, 128, 128))
+    assert out["global"].shape == (2, 1) and out["patch"].shape == (2, 1, 14, 14)
+    assert d.patch_map_size() == 14 and d.patch_map_size(256) == 30
+    # the PatchGAN alone is fully convolutional: any multiple of 32
+    assert PatchDiscriminator(width=0.125)(torch.rand(1, 3, 96, 160)).shape == (1, 1, 10, 18)
+
+
+def test_discriminator_rejects_bad_heads_and_sizes():
+    with pytest.raises(ValueError, match="heads"):
+        GlobalPatchDiscriminator(128, heads=("local",))
+    with pytest.raises(ValueError, match="multiple of 32"):
+        GlobalPatchDiscriminator(100)
+    d = GlobalPatchDiscriminator(128, width=0.125)
+    with pytest.raises(ValueError, match="global head expects 128x128"):
+        d(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"\(B,3,H,W\)"):
+        d(torch.rand(1, 4, 128, 128))
+    assert set(GlobalPatchDiscriminator(128, width=0.125, heads=("global",))(torch.rand(1, 3, 128, 128))) == {"global"}
+
+
+def test_resize_convolution_keeps_a_flat_input_flat_and_a_transposed_one_need_not():
+    torch.manual_seed(0)
+    flat = torch.full((1, 4, 16, 16), 0.7)
+    resize = InterpolatedConv2d(4, 3, 3, scale=2)
+    with torch.no_grad():
+        out = resize(flat)
+    assert out.shape == (1, 3, 32, 32)
+    inner = out[..., 2:-2, 2:-2]  # away from the zero padding
+    assert float((inner - inner[..., :1, :1]).abs().max()) < 1e-6
+    transposed = nn.ConvTranspose2d(4, 3, 4, 2, 1)
+    with torch.no_grad():
+        checker = transposed(flat)[..., 2:-2, 2:-2]
+    assert float(checkerboard_amplitude(checker).max()) > 1e-3 > float(checkerboard_amplitude(inner).max())
+
+
+def test_interpolated_convolution_back_keeps_size_and_covers_the_dilated_span():
+    layer = InterpolatedConv2d(2, 2, 3, scale=1 / 4, back=True)
+    x = torch.rand(1, 2, 32, 48)
+    assert layer(x).shape == x.shape
+    # one output unit depends on a contiguous block (no gridding) at least as wide as the
+    # dilated kernel's 2 * 4 + 1 taps
+    grad, (h, w) = measured_receptive_field(layer, 64, in_channels=2, at=(32, 32))
+    assert h >= 9 and w >= 9
+    rows = torch.nonzero(grad.sum(1) > 0).flatten()
+    assert int(rows[-1] - rows[0] + 1) == rows.numel()  # no gaps
+    dilated = nn.Conv2d(2, 2, 3, 1, 4, dilation=4)
+    grad_d, (hd, _) = measured_receptive_field(dilated, 64, in_channels=2, at=(32, 32))
+    assert hd == 9 and int((grad_d.sum(1) > 0).sum()) == 3  # 3 rows read, 4 px apart
+    with pytest.raises(ValueError, match="scale"):
+        InterpolatedConv2d(2, 2, scale=0)
+
+
+def test_residual_block_is_the_identity_when_its_branch_is_zero():
+    block = ResidualBlock(8, dilation=4).eval()
+    nn.init.zeros_(block.residual[4].weight)  # the last normalisation's scale: F(x) = 0
+    x = torch.randn(2, 8, 20, 20)
+    assert torch.equal(block(x), x)
+    assert ResidualBlock(8, dilation=2, kind="interpolated")(x).shape == x.shape
+    with pytest.raises(ValueError, match="kind"):
+        ResidualBlock(8, kind="atrous")
+
+
+def test_generator_shapes_and_known_pixels_through_inpaint():
+    g = PGGANGenerator(width=0.125).eval()
+    x = torch.rand(2, 3, 96, 160)
+    m = torch.zeros(2, 1, 96, 160)
+    m[..., 30:60, 40:100] = 1
+    with torch.no_grad():
+        assert g(mask_image(x, m), m).shape == x.shape
+    out = inpaintlib.inpaint(x, m, g)
+    assert torch.equal(mask_image(out, m), mask_image(x, m))
+    assert PGGANGenerator(width=0.125, upsample="transposed", block="interpolated")(x, m).shape == x.shape
+    with pytest.raises(ValueError, match="upsample"):
+        PGGANGenerator(upsample="pixelshuffle")
+
+
+def test_the_loss_is_the_weighted_sum_of_three_named_terms():
+    recipe = PGGANRecipe()
+    settings = recipe.settings_for("smoke")
+    nets = recipe.build_networks(settings)
+    assert recipe.weights == {"reconstruction": 0.995, "global_adversarial": 0.0025, "patch_adversarial": 0.0025}
+    x = torch.rand(2, 3, 128, 128)
+    m = recipe.sample_masks(2, 128, 128, generator=0)
+    recipe.current_phase = "joint"
+    total, parts = recipe.generator_loss(nets, x, m)
+    expected = sum(w * parts[k] for k, w in recipe.weights.items())
+    assert abs(float(total) - expected) < 1e-6
+    recipe.current_phase = "reconstruction"
+    total, parts = recipe.generator_loss(nets, x, m)
+    assert parts["global_adversarial"] != parts["global_adversarial"]  # NaN: not computed
+    assert abs(float(total) - 0.995 * parts["reconstruction"]) < 1e-7
+    ablation = PGGANGlobalOnly()
+    d = ablation.build_networks(settings)["discriminator"]
+    assert d.heads == ("global",) and not hasattr(d, "patch_head")
+
+
+def test_training_lowers_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    recipe = PGGANRecipe()
+    nets = recipe.build_networks(recipe.settings_for("smoke"))
+    g = nets["generator"].train()
+    x = torch.rand(4, 3, 64, 64)
+    m = recipe.sample_masks(4, 64, 64, generator=1)
+    recipe.current_phase = "reconstruction"
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        loss, _ = recipe.generator_loss(nets, x, m)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_recipe_trains_both_phases_in_order():
+    result = train(PGGANRecipe(), profile="smoke", out=False, evaluate=False, progress=False)
+    assert list(dict.fromkeys(result.history["phase"])) == ["reconstruction", "joint"]
+
+
+def test_registered_and_shipped():
+    assert "pggan" in LEARNED_MODELS and "pggan_global_only" in ABLATIONS
+    assert {"pggan", "pggan_global_only"} <= set(RECIPES)
+    for name in ("pggan", "pggan_global_only"):
+        path = checkpoint_path(name)
+        if not path.is_file():
+            pytest.skip(f"{name} not shipped yet")
+        ckpt = read_checkpoint(path)
+        g1, g2 = build_generator(ckpt).eval(), build_generator(copy.deepcopy(ckpt)).eval()
+        x = inpaintlib.data.load_test_set(n=2)
+        m = inpaintlib.data.load_test_masks("center", n=2)
+        with torch.no_grad():
+            assert torch.equal(g1(mask_image(x, m), m), g2(mask_image(x, m), m))
+        assert ckpt["meta"]["profile"] == "cpu"
