@@ -30,9 +30,14 @@ def _cache_file(model, kind: str, n: int, options: dict | None = None) -> Path |
     meta = getattr(model, "checkpoint_meta", None)
     if meta is None and any(True for _ in model.parameters()):
         return None  # a network fresh from training: nothing stable to key a cache on
+    # the weights themselves are part of the key: two checkpoints saved in the same second (a
+    # model and its ablation, trained side by side) must never share an entry
+    weights = hashlib.sha256()
+    for t in model.state_dict().values():
+        weights.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     try:
-        stamp = json.dumps([model.name, model.config(), kind, n, (meta or {}).get("saved_at"), options or {}],
-                           sort_keys=True)
+        stamp = json.dumps([model.name, model.config(), kind, n, (meta or {}).get("saved_at"), options or {},
+                            weights.hexdigest()], sort_keys=True)
     except TypeError:  # an option that is not plain data (a tensor, a callable): do not cache
         return None
     key = hashlib.sha256(stamp.encode()).hexdigest()[:16]

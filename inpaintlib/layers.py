@@ -105,9 +105,10 @@ class InterpolatedConv2d(nn.Module):
     * ``scale=2`` doubles the map: an **upsampling** layer without the transposed convolution's
       phases (:mod:`inpaintlib.upsampling`), so a flat input stays flat (no checkerboard);
     * ``scale=1/d`` with ``back=True`` shrinks the map by ``d``, convolves, and resizes the
-      result back to the input's size: a 3x3 kernel then spans about ``3d`` input pixels, the
-      field of a 3x3 convolution with **dilation** ``d``, but every input pixel contributes
-      (through the interpolation weights) instead of one in ``d`` along each axis, so it has no
+      result back to the input's size: a 3x3 kernel then spans at least ``3d`` input pixels
+      (more, with the interpolation filters' width), an alternative to a 3x3 convolution with
+      **dilation** ``d`` (``2d + 1`` pixels) in which every input pixel contributes (through
+      the interpolation weights) instead of one in ``d`` along each axis, so it has no
       gridding pattern; the price is that detail finer than ``d`` pixels is averaged away.
 
     ``mode`` is ``"bilinear"`` (default; antialiased when shrinking, so that no pixel is

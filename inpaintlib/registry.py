@@ -49,6 +49,8 @@ RECIPES: dict[str, str] = {
     "glcic_no_dilation": "inpaintlib.models.glcic:GLCICNoDilation",
     "pggan": "inpaintlib.models.pggan:PGGANRecipe",
     "pggan_global_only": "inpaintlib.models.pggan:PGGANGlobalOnly",
+    "shift_net": "inpaintlib.models.shift_net:ShiftNetRecipe",
+    "shift_net_no_shift": "inpaintlib.models.shift_net:ShiftNetNoShift",
     "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
     "fill_refiner_guided": "inpaintlib.models.fill_refiner:FillRefinerGuided",
 }

@@ -35,6 +35,7 @@ Ablations are small :class:`Recipe` subclasses that override one attribute (labm
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -436,6 +437,7 @@ def train(
                desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
                disable=not progress or rank != 0)
     running: dict[str, Any] = {}
+    counts: dict[str, int] = {}
     n_running = 0
     current: Phase | None = None
     last_save = seconds
@@ -483,20 +485,28 @@ def train(
             seconds += took
             run.recent_steps = (run.recent_steps + [took])[-20:]
             for k, v in logs.items():
+                if isinstance(v, float) and math.isnan(v):
+                    # a term not computed in this step ("NaN, not 0"): logged, but not in the mean
+                    running.setdefault(k, 0.0)
+                    counts.setdefault(k, 0)
+                    continue
                 v = v.detach() if torch.is_tensor(v) else v
                 running[k] = running.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0) + 1
             n_running += 1
             if step % settings.log_every == 0 or schedule.done(step, seconds):
                 history["step"].append(step)
                 history["phase"].append(phase.name)
                 history.setdefault("minutes", [float("nan")] * (len(history["step"]) - 1)).append(round(seconds / 60, 3))
                 history.setdefault("size", [float("nan")] * (len(history["step"]) - 1)).append(size)
-                means = {k: float(v) / n_running for k, v in running.items()}
+                # per-term means over the steps that computed the term: a window that spans a phase
+                # boundary (GLCIC's completion -> joint) averages the joint steps' adversarial values
+                means = {k: float(v) / counts[k] if counts[k] else float("nan") for k, v in running.items()}
                 for k in set(history) - {"step", "phase", "minutes", "size"} | set(means):
                     history.setdefault(k, [float("nan")] * (len(history["step"]) - 1))
                     history[k].append(means.get(k, float("nan")))
                 bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in list(means.items())[:4]})
-                running, n_running = {}, 0
+                running, counts, n_running = {}, {}, 0
             bar.update(1 if total else int(seconds) - bar.n)
             save_due = (settings.checkpoint_every and step % settings.checkpoint_every == 0) or (
                 settings.checkpoint_minutes and seconds - last_save >= 60 * settings.checkpoint_minutes)
