@@ -86,7 +86,7 @@ class ShiftNetGenerator(InpaintingModel):
     def encode(self, image: torch.Tensor, mask: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
         """Encoder outputs ``e_0 ... e_upto`` (all by default) of ``image`` with ``mask``'s hole blanked."""
         h, feats = self._input(image, mask), []
-        for i, down in enumerate(self.downs[: (self.num_downs if upto is None else upto + 1)]):
+        for down in self.downs[: (self.num_downs if upto is None else upto + 1)]:
             h = down(h)
             feats.append(h)
         return feats
