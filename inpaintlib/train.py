@@ -437,8 +437,7 @@ def train(
                desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
                disable=not progress or rank != 0)
     running: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    n_running = 0
+    counts: dict[str, int] = {}  # steps that computed each term, in the current log window
     current: Phase | None = None
     last_save = seconds
     finished = True
@@ -493,7 +492,6 @@ def train(
                 v = v.detach() if torch.is_tensor(v) else v
                 running[k] = running.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
-            n_running += 1
             if step % settings.log_every == 0 or schedule.done(step, seconds):
                 history["step"].append(step)
                 history["phase"].append(phase.name)
@@ -506,7 +504,7 @@ def train(
                     history.setdefault(k, [float("nan")] * (len(history["step"]) - 1))
                     history[k].append(means.get(k, float("nan")))
                 bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in list(means.items())[:4]})
-                running, counts, n_running = {}, {}, 0
+                running, counts = {}, {}
             bar.update(1 if total else int(seconds) - bar.n)
             save_due = (settings.checkpoint_every and step % settings.checkpoint_every == 0) or (
                 settings.checkpoint_minutes and seconds - last_save >= 60 * settings.checkpoint_minutes)
