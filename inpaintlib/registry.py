@@ -22,6 +22,7 @@ LEARNED_MODELS: dict[str, str] = {
     "msnps": "Chapter 2 (Multi-Scale Neural Patch Synthesis)",
     "glcic": "Chapter 3 (GLCIC)",
     "pggan": "Chapter 4 (PGGAN)",
+    "shift_net": "Chapter 5 (Shift-Net)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -30,6 +31,7 @@ ABLATIONS: dict[str, str] = {
     "context_encoder_l2": "Chapter 1 (Context Encoder), L2 loss only",
     "msnps_content": "Chapter 2 (MSNPS), the content network alone (no texture optimisation)",
     "pggan_global_only": "Chapter 4 (PGGAN), the global discriminator head alone (no patch head)",
+    "shift_net_no_shift": "Chapter 5 (Shift-Net), the same U-Net without the shift connection",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
