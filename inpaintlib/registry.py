@@ -53,6 +53,8 @@ RECIPES: dict[str, str] = {
     "pggan_global_only": "inpaintlib.models.pggan:PGGANGlobalOnly",
     "shift_net": "inpaintlib.models.shift_net:ShiftNetRecipe",
     "shift_net_no_shift": "inpaintlib.models.shift_net:ShiftNetNoShift",
+    "deepfill_v1": "inpaintlib.models.deepfill_v1:DeepFillV1Recipe",
+    "deepfill_v1_no_attention": "inpaintlib.models.deepfill_v1:DeepFillV1NoAttention",
     "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
     "fill_refiner_guided": "inpaintlib.models.fill_refiner:FillRefinerGuided",
 }

@@ -16,6 +16,8 @@ from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_p
 from inpaintlib.train import train
 from inpaintlib.upsampling import checkerboard_amplitude
 
+from training_helpers import generator_losses_on_a_fixed_batch
+
 
 def test_generator_trunk_receptive_field_formula_matches_the_measurement():
     # 7x7, two 4x4 stride-2 (r = 16, j = 4), then every residual block adds 2 * 2d * 4 = 16 d
@@ -135,18 +137,11 @@ def test_training_lowers_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     recipe = PGGANRecipe()
     nets = recipe.build_networks(recipe.settings_for("smoke"))
-    g = nets["generator"].train()
+    nets["generator"].train()
     x = torch.rand(4, 3, 64, 64)
     m = recipe.sample_masks(4, 64, 64, generator=1)
     recipe.current_phase = "reconstruction"
-    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(20):
-        loss, _ = recipe.generator_loss(nets, x, m)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    losses = generator_losses_on_a_fixed_batch(recipe, nets, x, m, steps=20)
     # a sigmoid output from DCGAN-initialised weights starts near grey and moves slowly: 20
     # Adam steps take more than 10 % off the whole-image L1
     assert losses[-1] < 0.9 * losses[0] and sum(losses[-5:]) < sum(losses[:5])
