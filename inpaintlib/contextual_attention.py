@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaintlib.layers import check_feature_pair
+
 __all__ = ["attention_propagation", "contextual_attention", "ContextualAttention", "attention_offsets"]
 
 
@@ -113,12 +115,7 @@ def contextual_attention(foreground: torch.Tensor, background: torch.Tensor, mas
 
     Defaults are the reference's: ksize 3, stride 1, rate 2, fuse_k 3, softmax_scale 10.
     """
-    if foreground.shape != background.shape or foreground.ndim != 4:
-        raise ValueError(f"foreground and background must have the same (B,C,H,W) shape, got "
-                         f"{tuple(foreground.shape)} and {tuple(background.shape)}")
-    b, c, h, w = foreground.shape
-    if mask.shape != (b, 1, h, w):
-        raise ValueError(f"mask must have shape {(b, 1, h, w)} (1 = hole), got {tuple(mask.shape)}")
+    b, c, h, w = check_feature_pair(foreground, background, mask, ("foreground", "background"))
     if h % rate or w % rate:
         raise ValueError(f"feature size {h}x{w} must be divisible by rate={rate}")
     if ksize % 2 == 0 or fuse_k % 2 == 0:

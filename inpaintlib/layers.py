@@ -180,3 +180,19 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x):
         return x + self.residual(x)
+
+
+def check_feature_pair(first, second, mask, names=("first", "second"), mask_name="mask") -> tuple[int, int, int, int]:
+    """Check two (B,C,H,W) feature maps of one shape and a (B,1,H,W) mask; return (B, C, H, W).
+
+    Defined in Chapter 5 (Shift-Net); used again by Chapter 6's contextual attention. Both layers
+    compare every position of one map with every position of another under a mask, and a wrong
+    shape would otherwise fail deep inside a batched matrix product.
+    """
+    if first.shape != second.shape or first.ndim != 4:
+        raise ValueError(f"{names[0]} and {names[1]} features must have the same (B,C,H,W) shape, got "
+                         f"{tuple(first.shape)} and {tuple(second.shape)}")
+    b, c, h, w = first.shape
+    if mask.shape != (b, 1, h, w):
+        raise ValueError(f"{mask_name} must have shape {(b, 1, h, w)} (1 = hole), got {tuple(mask.shape)}")
+    return b, c, h, w

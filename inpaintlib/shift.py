@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaintlib.layers import check_feature_pair
+
 __all__ = ["feature_mask", "shift_indices", "shift_connection", "ShiftConnection", "guidance_loss"]
 
 
@@ -66,12 +68,7 @@ def shift_indices(decoder: torch.Tensor, encoder: torch.Tensor, fmask: torch.Ten
     An image whose feature mask has no known position copies nothing either. Computed without
     gradient (the argmax has none).
     """
-    if decoder.shape != encoder.shape or decoder.ndim != 4:
-        raise ValueError(f"decoder and encoder features must have the same (B,C,h,w) shape, got "
-                         f"{tuple(decoder.shape)} and {tuple(encoder.shape)}")
-    b, c, h, w = decoder.shape
-    if fmask.shape != (b, 1, h, w):
-        raise ValueError(f"feature mask must have shape {(b, 1, h, w)}, got {tuple(fmask.shape)}")
+    b, c, h, w = check_feature_pair(decoder, encoder, fmask, ("decoder", "encoder"), "feature mask")
     with torch.no_grad():
         q = F.normalize(decoder.float().flatten(2), dim=1, eps=eps)  # (B, C, hw): queries
         k = F.normalize(encoder.float().flatten(2), dim=1, eps=eps)  # (B, C, hw): candidates
