@@ -5,13 +5,17 @@ r"""Per-pixel weights of the reconstruction loss inside the hole: Chapters 6 and
   in Chapter 6: a hole pixel far from every known pixel has many plausible values, so its
   error should count less. Weight :math:`\gamma^l`, :math:`l` the distance to the nearest known
   pixel.
+* :func:`gaussian_kernel_like_reference` and :func:`confidence_weights` — GMCNN's
+  *confidence-driven* weights (Wang et al., NeurIPS 2018), defined in Chapter 7: confidence
+  spreads from the known region into the hole by repeated blurring, so the hole's border,
+  which the known pixels constrain, weighs more than its centre.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["distance_to_known", "spatial_discount"]
+__all__ = ["distance_to_known", "spatial_discount", "gaussian_kernel_like_reference", "confidence_weights"]
 
 
 def _check_mask(mask: torch.Tensor) -> None:
@@ -54,3 +58,46 @@ def spatial_discount(mask: torch.Tensor, gamma: float = 0.99) -> torch.Tensor:
         raise ValueError(f"gamma must lie in (0, 1], got {gamma}")
     dist = distance_to_known(mask)
     return torch.where(mask > 0, gamma ** dist, torch.zeros_like(dist))
+
+
+def gaussian_kernel_like_reference(size: int = 65, sigma: float = 1.0 / 40) -> torch.Tensor:
+    r"""GMCNN's smoothing kernel, built as the reference code builds it: (size, size), sums to 1.
+
+    Defined in Chapter 7 (GMCNN). The reference samples the normal CDF at ``size + 1`` points
+    evenly spread over :math:`[-\sigma - \delta/2, \sigma + \delta/2]`,
+    :math:`\delta = (2\sigma + 1)/\mathrm{size}`, takes the differences (a 1-D kernel) and the
+    square root of their outer product. With :math:`\sigma = 1/40` the points span only
+    :math:`\pm(\sigma + \delta/2) \approx \pm 0.03` standard deviations, where the normal density
+    is almost flat: the kernel is close to a ``size`` x ``size`` box filter (Chapter 7 measures
+    how close).
+    """
+    if size < 1 or sigma <= 0:
+        raise ValueError(f"size must be >= 1 and sigma > 0, got size={size}, sigma={sigma}")
+    interval = (2 * sigma + 1.0) / size
+    x = torch.linspace(-sigma - interval / 2, sigma + interval / 2, size + 1, dtype=torch.float64)
+    cdf = 0.5 * (1 + torch.erf(x / 2 ** 0.5))
+    k1 = cdf[1:] - cdf[:-1]
+    k2 = torch.sqrt(torch.outer(k1, k1))
+    return (k2 / k2.sum()).float()
+
+
+def confidence_weights(mask: torch.Tensor, size: int = 33, sigma: float = 1.0 / 40, iterations: int = 7) -> torch.Tensor:
+    r"""GMCNN's confidence-driven weights in the hole (0 outside): (B,1,H,W).
+
+    Defined in Chapter 7 (GMCNN). Starting from the known region (confidence 1), blur with
+    :func:`gaussian_kernel_like_reference` and keep the result in the hole, ``iterations``
+    times: :math:`C_{i+1} = \big(g * (C_i + \bar M)\big) \odot M`, so confidence seeps into the
+    hole from its border. The reference: kernel 64 (TensorFlow) or 65 (PyTorch) at 256 px, 7
+    iterations, zero padding ('SAME', the TensorFlow code's; the PyTorch port reflects). The book
+    scales the kernel with the image side: 33 at 128 px (odd, so that it is centred).
+    """
+    _check_mask(mask)
+    if size % 2 == 0:
+        raise ValueError(f"size must be odd (a centred kernel), got {size}")
+    k = gaussian_kernel_like_reference(size, sigma).to(mask.device, torch.float32)[None, None]
+    m = mask.float()
+    known = 1.0 - m
+    conf = torch.zeros_like(m)
+    for _ in range(iterations):
+        conf = F.conv2d(conf + known, k, padding=size // 2) * m
+    return conf

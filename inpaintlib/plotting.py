@@ -156,3 +156,39 @@ def budget_schedule(settings, phases, title: str = "What the budget is spent on"
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def offsets_to_rgb(offsets, max_length: float | None = None) -> np.ndarray:
+    """(2, H, W) offsets (dy, dx) -> (H, W, 3) colours: hue = direction, saturation = length.
+
+    Defined in Chapter 6 (DeepFill v1), for the paper's colour-coded attention maps (the
+    optical-flow convention: a zero offset is white, longer offsets are more saturated). Angles
+    are measured with y pointing up, as on a map; ``max_length`` (default: the longest offset)
+    is the length drawn fully saturated.
+    """
+    import matplotlib.colors as mcolors
+
+    offsets = torch.as_tensor(offsets)
+    if offsets.ndim != 3 or offsets.shape[0] != 2:
+        raise ValueError(f"offsets must have shape (2, H, W) (dy, dx), got {tuple(offsets.shape)}")
+    dy, dx = offsets[0].float(), offsets[1].float()
+    length = torch.hypot(dy, dx)
+    scale = max_length or max(float(length.max()), 1e-6)
+    hue = (torch.atan2(-dy, dx) / (2 * math.pi)) % 1.0
+    hsv = torch.stack([hue, (length / scale).clamp(0, 1), torch.ones_like(hue)], dim=-1)
+    return mcolors.hsv_to_rgb(hsv.numpy())
+
+
+def offset_wheel(ax, radius: int = 20, unit: str = "positions"):
+    """Draw the legend of :func:`offsets_to_rgb` on ``ax``: every offset up to ``radius``.
+
+    Defined in Chapter 6 (DeepFill v1).
+    """
+    yy, xx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij")
+    wheel = offsets_to_rgb(torch.stack([yy, xx]), max_length=radius)
+    wheel[(yy ** 2 + xx ** 2 > radius ** 2).numpy()] = 1.0  # white outside the disc
+    ax.imshow(wheel, extent=(-radius, radius, radius, -radius))
+    ax.set_xlabel(f"dx ({unit})")
+    ax.set_ylabel(f"dy ({unit})")
+    ax.set_title("legend: offset to the source", fontsize=9)
+    return wheel

@@ -23,6 +23,7 @@ LEARNED_MODELS: dict[str, str] = {
     "glcic": "Chapter 3 (GLCIC)",
     "pggan": "Chapter 4 (PGGAN)",
     "shift_net": "Chapter 5 (Shift-Net)",
+    "deepfill_v1": "Chapter 6 (DeepFill v1)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -32,6 +33,7 @@ ABLATIONS: dict[str, str] = {
     "msnps_content": "Chapter 2 (MSNPS), the content network alone (no texture optimisation)",
     "pggan_global_only": "Chapter 4 (PGGAN), the global discriminator head alone (no patch head)",
     "shift_net_no_shift": "Chapter 5 (Shift-Net), the same U-Net without the shift connection",
+    "deepfill_v1_no_attention": "Chapter 6 (DeepFill v1), the refinement network's dilated branch alone (no contextual attention)",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
@@ -55,6 +57,8 @@ RECIPES: dict[str, str] = {
     "shift_net_no_shift": "inpaintlib.models.shift_net:ShiftNetNoShift",
     "deepfill_v1": "inpaintlib.models.deepfill_v1:DeepFillV1Recipe",
     "deepfill_v1_no_attention": "inpaintlib.models.deepfill_v1:DeepFillV1NoAttention",
+    "gmcnn": "inpaintlib.models.gmcnn:GMCNNRecipe",
+    "gmcnn_no_mrf": "inpaintlib.models.gmcnn:GMCNNNoMRF",
     "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
     "fill_refiner_guided": "inpaintlib.models.fill_refiner:FillRefinerGuided",
 }

@@ -1,16 +1,21 @@
 """Chapter 6 (DeepFill v1): discounted weights, the two-stage generator, the WGAN-GP critics, the recipe."""
+import copy
 import math
 
 import pytest
 import torch
 
+import inpaintlib
 import inpaintlib.losses
-from inpaintlib.data import load_test_set
+from inpaintlib.checkpoint import build_generator, read_checkpoint
+from inpaintlib.compositing import mask_image
+from inpaintlib.data import load_test_masks, load_test_set
 from inpaintlib.discriminators import check_no_batchnorm
 from inpaintlib.loss_weights import distance_to_known, spatial_discount
 from inpaintlib.models.deepfill_v1 import (DeepFillV1Generator, DeepFillV1NoAttention, DeepFillV1Recipe,
                                            GlobalLocalCritics)
-from inpaintlib.registry import RECIPES
+from inpaintlib.plotting import offsets_to_rgb
+from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
 from inpaintlib.train import train
 
 from training_helpers import generator_losses_on_a_fixed_batch
@@ -105,3 +110,53 @@ def test_recipes_registered_and_smoke_training_reaches_the_adversarial_phase():
     result = train(DeepFillV1Recipe(), profile="smoke", out=False, evaluate=False, progress=False)
     assert list(dict.fromkeys(result.history["phase"])) == ["reconstruction", "adversarial"]
     assert all(math.isfinite(v) for v in result.history["D/gp"] if v == v)  # NaN in reconstruction
+
+
+def test_offset_colours_white_at_zero_hue_by_direction_and_errors():
+    off = torch.zeros(2, 1, 4)
+    off[1, 0, 1] = 5  # right
+    off[0, 0, 2] = -5  # up (y points down in images)
+    off[1, 0, 3] = -5  # left
+    rgb = offsets_to_rgb(off, max_length=5)
+    assert rgb.shape == (1, 4, 3)
+    assert rgb[0, 0].tolist() == [1.0, 1.0, 1.0]  # no offset: white
+    assert rgb[0, 1].tolist() == pytest.approx([1.0, 0.0, 0.0])  # right: hue 0, red
+    assert rgb[0, 3].tolist() == pytest.approx([0.0, 1.0, 1.0])  # left: hue 1/2, cyan
+    assert not (rgb[0, 2] == rgb[0, 1]).all()
+    with pytest.raises(ValueError, match="dy, dx"):
+        offsets_to_rgb(torch.zeros(3, 4, 4))
+
+
+def test_registered_shipped_and_reloads_to_identical_outputs():
+    assert "deepfill_v1" in LEARNED_MODELS and "deepfill_v1_no_attention" in ABLATIONS
+    x = load_test_set(n=2)
+    m = load_test_masks("center", n=2)
+    for name, has_attention in (("deepfill_v1", True), ("deepfill_v1_no_attention", False)):
+        path = checkpoint_path(name)
+        if not path.is_file():
+            pytest.skip(f"{name} not shipped yet")
+        ckpt = read_checkpoint(path)
+        g1, g2 = build_generator(ckpt).eval(), build_generator(copy.deepcopy(ckpt)).eval()
+        assert g1.use_attention is has_attention
+        with torch.no_grad():
+            out = g1(mask_image(x, m), m)
+            assert torch.equal(out, g2(mask_image(x, m), m))
+        assert float(out.std()) > 0.01  # not a constant image
+        assert ckpt["meta"]["profile"] == "cpu" and path.stat().st_size < 4 * 2**20
+
+
+def test_shipped_deepfill_attends_only_to_known_cells():
+    if not checkpoint_path("deepfill_v1").is_file():
+        pytest.skip("deepfill_v1 not shipped yet")
+    g = inpaintlib.load_pretrained("deepfill_v1")
+    x = load_test_set(n=3)
+    m = load_test_masks("ff30-40", n=3)
+    with torch.no_grad():
+        g(mask_image(x, m), m)
+    att = g.attention.last  # (3, 16, 16, 16, 16) at 128 px
+    assert att.shape == (3, 16, 16, 16, 16)
+    hole_cells = torch.nn.functional.max_pool2d(m, 8)[:, 0].bool()  # (3, 16, 16)
+    on_hole = att.flatten(3)[hole_cells[:, None, None].expand(-1, 16, 16, -1, -1).flatten(3)]
+    assert bool(hole_cells.any()) and float(on_hole.abs().max()) == 0.0  # hole cells get none
+    sums = att.flatten(3).sum(3)
+    assert torch.allclose(sums[sums > 0], torch.ones(()), atol=1e-3)
