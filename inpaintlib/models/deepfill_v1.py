@@ -190,6 +190,7 @@ class DeepFillV1Recipe(Recipe):
     gamma = 0.99
     gp_weight = 10.0
     critic_updates = 5
+    critic_fresh_batches = True  # each critic update on a new batch (Chapter 7 shares one)
     attention = True
     cnum = 22
     phase_split = {"reconstruction": 0.6, "adversarial": 0.4}
@@ -207,7 +208,8 @@ class DeepFillV1Recipe(Recipe):
         split = self.phase_split
         return [Phase("reconstruction", train=("generator",), fraction=split["reconstruction"]),
                 Phase("adversarial", fraction=split["adversarial"],
-                      updates=(Update("discriminator", "discriminator_loss", self.critic_updates, fresh_batch=True),
+                      updates=(Update("discriminator", "discriminator_loss", self.critic_updates,
+                                      fresh_batch=self.critic_fresh_batches),
                                Update("generator", "generator_loss")))]
 
     def sample_masks(self, batch, height, width, generator):

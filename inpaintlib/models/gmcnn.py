@@ -135,6 +135,7 @@ class GMCNNRecipe(DeepFillV1Recipe):
     confidence_kernel = 33  # the reference's 65 at 256 px, scaled to 128 px
     confidence_iterations = 7
     phase_split = {"reconstruction": 0.4, "adversarial": 0.6}
+    critic_fresh_batches = False  # the 5 critic updates share the step's batch (the code's)
     mrf_layers = {"relu3_2": 1.0, "relu4_2": 2.0}
 
     def build_networks(self, settings):
@@ -148,15 +149,6 @@ class GMCNNRecipe(DeepFillV1Recipe):
         self._fake = None
         critics = check_no_batchnorm(GlobalLocalCritics(settings.image_size, settings.image_size // 2))
         return {"generator": GMCNNGenerator(self.cnum), "discriminator": critics}
-
-    def phases(self, settings, nets):
-        from inpaintlib.train import Phase, Update
-
-        split = self.phase_split
-        return [Phase("reconstruction", train=("generator",), fraction=split["reconstruction"]),
-                Phase("adversarial", fraction=split["adversarial"],
-                      updates=(Update("discriminator", "discriminator_loss", self.critic_updates, fresh_batch=False),
-                               Update("generator", "generator_loss")))]
 
     def completed(self, nets, images, masks) -> torch.Tensor:
         """The composite the critics judge, computed once per batch (the 5 critic updates share it)."""
