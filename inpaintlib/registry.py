@@ -24,6 +24,7 @@ LEARNED_MODELS: dict[str, str] = {
     "pggan": "Chapter 4 (PGGAN)",
     "shift_net": "Chapter 5 (Shift-Net)",
     "deepfill_v1": "Chapter 6 (DeepFill v1)",
+    "gmcnn": "Chapter 7 (GMCNN)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -34,6 +35,7 @@ ABLATIONS: dict[str, str] = {
     "pggan_global_only": "Chapter 4 (PGGAN), the global discriminator head alone (no patch head)",
     "shift_net_no_shift": "Chapter 5 (Shift-Net), the same U-Net without the shift connection",
     "deepfill_v1_no_attention": "Chapter 6 (DeepFill v1), the refinement network's dilated branch alone (no contextual attention)",
+    "gmcnn_no_mrf": "Chapter 7 (GMCNN), trained without the ID-MRF loss",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
