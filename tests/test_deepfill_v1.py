@@ -10,6 +10,7 @@ from inpaintlib.compositing import mask_image
 from inpaintlib.data import load_test_masks, load_test_set
 from inpaintlib.discriminators import check_no_batchnorm
 from inpaintlib.loss_weights import distance_to_known, spatial_discount
+from inpaintlib.masks import center_square_mask
 from inpaintlib.models.deepfill_v1 import (DeepFillV1Generator, DeepFillV1NoAttention, DeepFillV1Recipe,
                                            GlobalLocalCritics)
 from inpaintlib.plotting import offsets_to_rgb
@@ -47,8 +48,7 @@ def test_weights_reject_bad_masks():
 def test_generator_stages_shapes_range_and_size():
     g = DeepFillV1Generator()
     x = torch.rand(2, 3, 64, 64)
-    m = torch.zeros(2, 1, 64, 64)
-    m[..., 16:48, 16:48] = 1
+    m = center_square_mask(2, 64, 64)  # the 32x32 hole at 16:48
     with torch.no_grad():
         coarse, fine = g.stages(x * (1 - m), m)
     assert coarse.shape == fine.shape == (2, 3, 64, 64)

@@ -9,6 +9,7 @@ from inpaintlib.compositing import mask_image
 from inpaintlib.data import load_test_masks, load_test_set
 from inpaintlib.id_mrf import id_mrf_loss, relative_similarity
 from inpaintlib.loss_weights import confidence_weights, gaussian_kernel_like_reference, spatial_discount
+from inpaintlib.masks import center_square_mask
 from inpaintlib.models.gmcnn import GMCNNGenerator, GMCNNNoMRF, GMCNNRecipe
 from inpaintlib.patches import patch_match_loss
 from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
@@ -72,8 +73,7 @@ def test_reference_kernel_is_almost_a_box_and_confidence_grows_towards_the_borde
 def test_generator_columns_shapes_and_size():
     g = GMCNNGenerator()
     x = torch.rand(2, 3, 64, 64)
-    m = torch.zeros(2, 1, 64, 64)
-    m[..., 16:48, 16:48] = 1
+    m = center_square_mask(2, 64, 64)  # the 32x32 hole at 16:48
     with torch.no_grad():
         cols = g.column_features(x * (1 - m), m)
         out = g(x * (1 - m), m)
