@@ -3,7 +3,7 @@
 #   make book    execute every notebook (INPAINT_PROFILE=book unless set) and build _build/html
 #   make test    unit tests, notebooks in the smoke profile, a smoke-executed -W build, HTML + browser checks
 #   make bench   inpaint latency and training speed of every model on this machine
-#   make train-gpu  retrain every shipped model on a GPU, GPU_MINUTES each (resumable)
+#   make train-gpu  retrain every shipped model on a GPU at the equal budget (resumable)
 #   make lab     JupyterLab on the notebooks
 #   make demo    the "Try it yourself" app (paint a hole, every model fills it) on localhost, offline
 #   make clean   remove _build
@@ -40,7 +40,7 @@ help:
 	@echo "make book   build the book (executes the notebooks; INPAINT_PROFILE=book by default)"
 	@echo "make test   unit tests + notebooks (smoke profile) + smoke-executed -W build + HTML and browser checks"
 	@echo "make bench  inpaint latency and training steps/s of every model (nothing else running)"
-	@echo "make train-gpu  retrain every shipped model on CUDA, GPU_MINUTES minutes each"
+	@echo "make train-gpu  retrain every shipped model on CUDA at the equal budget (1 PFLOP each)"
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make demo   the Try-it-yourself app on http://127.0.0.1:$(DEMO_PORT)/ (Voila, offline)"
 	@echo "make clean  remove _build/"
@@ -117,11 +117,13 @@ bench: setup
 
 # On a GPU machine with no package registry, run the command directly with the machine's python
 # (torch, numpy, OpenCV, scikit-image, h5py are enough): python -m inpaintlib train-all ...
-GPU_MINUTES ?= 5
+# Every shipped model and ablation at the equal budget (1 PFLOP, the CPU's step plan), then the
+# GPU budget (16 PFLOP) for the models in GPU_BUDGET. Resumable: run it again after a cut command.
 GPU_STOP_AFTER ?=
+GPU_BUDGET ?=
 train-gpu:
-	$${PYTHON:-$(PY)} -m inpaintlib train-all --device cuda --minutes $(GPU_MINUTES) \
-		$(if $(GPU_STOP_AFTER),--stop-after $(GPU_STOP_AFTER),)
+	$${PYTHON:-$(PY)} -m inpaintlib train-all --device cuda \
+		$(if $(GPU_STOP_AFTER),--stop-after $(GPU_STOP_AFTER),) $(if $(GPU_BUDGET),--gpu-budget $(GPU_BUDGET),)
 
 # ------------------------------------------------------------------ interactive
 

@@ -11,22 +11,125 @@ over the hole, PSNR/SSIM over the image).
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import inspect
 import json
 import math
+import os
+import sys
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 from inpaintlib.api import inpaint
+from inpaintlib.compositing import composite
 from inpaintlib.metrics import inpainting_metrics
 from inpaintlib.progress import progress_iter
 
 METRIC_LABELS = {"l1_%": "L1 (%)", "l2_%": "L2 (%)", "psnr_db": "PSNR (dB)", "ssim": "SSIM"}
 
 
-def _cache_file(model, kind: str, n: int, options: dict | None = None) -> Path | None:
+#: the environment variable that moves the cache of :func:`evaluate_model` (tests point it at a
+#: temporary folder, so they neither read the book's cached numbers nor leave entries behind)
+CACHE_ENV = "INPAINT_CACHE_DIR"
+
+#: third-party distributions whose code is part of every number (PyTorch's layers, the metrics'
+#: torchmetrics, the baselines' OpenCV and scikit-image): an upgrade can move a result as surely as
+#: an edit of the book's own code, so their versions are part of the cache key
+_LIBRARIES = ("torch", "torchmetrics", "numpy", "opencv-python", "opencv-python-headless",
+              "opencv-contrib-python", "opencv-contrib-python-headless", "scikit-image")
+
+
+def cache_dir() -> Path:
+    """The folder of cached results: ``$INPAINT_CACHE_DIR`` if set, else the repository's ``.cache/eval``.
+
+    Defined in Chapter 0 (Foundations). Read at every call, like :func:`inpaintlib.data.data_dir`,
+    so a test or a notebook can measure into another folder by setting the variable.
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
     from inpaintlib.data import DATA_DIR
 
+    return Path(DATA_DIR).parent / ".cache" / "eval"
+
+
+@lru_cache(maxsize=None)
+def _library_versions() -> tuple[tuple[str, str], ...]:
+    """(distribution, version) of each installed one of :data:`_LIBRARIES`, looked up once."""
+    found = []
+    for dist in _LIBRARIES:
+        try:
+            found.append((dist, importlib.metadata.version(dist)))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return tuple(found)
+
+
+@lru_cache(maxsize=512)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """sha256 of one source file. Keyed by its modification time and size as well as its path, so
+    an unchanged file is read once per process while an edited one (reloaded by a notebook's
+    autoreload) is hashed again."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _module_digest(module) -> str:
+    """What stands for a module's code in the cache key: the hash of its source file (its name
+    alone for a module without one, e.g. a notebook's ``__main__``)."""
+    path = getattr(module, "__file__", None)
+    if not path or not os.path.isfile(path):
+        return module.__name__
+    st = os.stat(path)
+    return _file_digest(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+def _code_modules(model) -> list:
+    """The modules whose code makes the numbers of ``model``, sorted by name.
+
+    The protocol (this module's averaging, :func:`inpaintlib.inpaint`, compositing, the metrics),
+    found from the functions themselves so the list follows them if they move, and the module of
+    every class in the MRO of the model and of each of its sub-networks (a wrapped network such as
+    MSNPS's content network, shared layers, the base class).
+    """
+    modules = {sys.modules[__name__]} | {inspect.getmodule(f) for f in (inpaint, composite, inpainting_metrics)}
+    for sub in model.modules():
+        for cls in type(sub).__mro__:
+            module = sys.modules.get(cls.__module__)
+            if module is not None and module.__name__ != "builtins":
+                modules.add(module)
+    return sorted(modules, key=lambda m: m.__name__)
+
+
+def _code_hash(model) -> str:
+    """One hash of every source file of :func:`_code_modules` and the versions of :data:`_LIBRARIES`:
+    a cached number is served only to the code that computed it."""
+    h = hashlib.sha256()
+    for module in _code_modules(model):
+        h.update(f"{module.__name__}:{_module_digest(module)}\n".encode())
+    h.update(repr(_library_versions()).encode())
+    return h.hexdigest()
+
+
+def _test_set_hash(kind: str, n: int) -> str:
+    """The sha256 of the first ``n`` test crops and of their ``kind`` masks, from the manifest: a
+    regenerated test set must not be answered with the old one's numbers."""
+    from inpaintlib.data import load_test_manifest
+
+    manifest = load_test_manifest()
+    rows = manifest["images"][:n] + manifest["masks"].get(kind, [])[:n]
+    return hashlib.sha256(json.dumps([r.get("sha256") for r in rows]).encode()).hexdigest()
+
+
+def _cache_file(model, kind: str, n: int, options: dict | None = None) -> Path | None:
+    """Where the mean metrics of ``model`` on ``kind`` x the first ``n`` crops are cached, or None.
+
+    The key covers everything a number depends on: name, config, weights and save time of the
+    checkpoint, the options of ``inpaint``, the code (:func:`_code_hash`) and the test set
+    (:func:`_test_set_hash`). A baseline (no parameters) is keyed by its config and code alone.
+    A network fresh from training (parameters, no checkpoint) is not cached.
+    """
     meta = getattr(model, "checkpoint_meta", None)
     if meta is None and any(True for _ in model.parameters()):
         return None  # a network fresh from training: nothing stable to key a cache on
@@ -37,11 +140,11 @@ def _cache_file(model, kind: str, n: int, options: dict | None = None) -> Path |
         weights.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     try:
         stamp = json.dumps([model.name, model.config(), kind, n, (meta or {}).get("saved_at"), options or {},
-                            weights.hexdigest()], sort_keys=True)
+                            weights.hexdigest(), _code_hash(model), _test_set_hash(kind, n)], sort_keys=True)
     except TypeError:  # an option that is not plain data (a tensor, a callable): do not cache
         return None
     key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
-    return Path(DATA_DIR).parent / ".cache" / "eval" / f"{model.name}-{kind}-{key}.json"
+    return cache_dir() / f"{model.name}-{kind}-{key}.json"
 
 
 def _per_image_metrics(model, images, masks, batch_size: int, desc: str = "", progress: bool = False,
@@ -71,7 +174,10 @@ def evaluate_model(
     :data:`inpaintlib.data.TEST_MASK_KINDS`); ``n``: the first ``n`` test crops only. A kind the
     model cannot fill (e.g. a free-form mask for the Context Encoder, whose hole must lie in the
     centre) maps to ``None``. Results of baselines and shipped checkpoints are cached in
-    ``.cache/eval`` (delete it to recompute). ``per_image=True`` returns lists instead of means.
+    ``.cache/eval`` (``$INPAINT_CACHE_DIR`` if set; delete it to recompute), keyed by the weights,
+    the options, the test set and the source code that computes them (the model's modules,
+    ``inpaint``, compositing, the metrics), so an edit never meets a stale number.
+    ``per_image=True`` returns lists instead of means.
     """
     from inpaintlib.data import TEST_MASK_KINDS, load_test_masks, load_test_set
 

@@ -4,34 +4,45 @@ Defined in Chapter 0 (Foundations).
 
 * ``smoke`` — seconds, a few steps: CI executes every notebook with it.
 * ``book`` — about a minute of live training on a laptop CPU: what the rendered book runs.
-* ``cpu`` — **the book's equal budget**: every shipped model and every ablation of every chapter
-  trains for :data:`CPU_BUDGET_MINUTES` minutes of :data:`CPU_BUDGET_THREADS` threads on the
-  book's 2-core CPU (90 core-minutes; one thread for 90 minutes is the same budget). A
-  comparison of architectures is only fair at equal compute.
-* ``gpu`` — the real recipe for a reader with a GPU (the paper's number of steps, scaled to our
-  data): hours, not minutes. The default when CUDA is present.
+* ``equal`` — **the book's equal budget**: every shipped model and every ablation of every chapter
+  trains for :data:`EQUAL_BUDGET_FLOPS` training FLOPs (1 PFLOP: every network's forward and
+  backward passes, counted by :mod:`inpaintlib.flops`). The engine turns it into the same step
+  plan on any CPU or GPU, so a shipped checkpoint is reproducible anywhere, and a comparison of
+  architectures is one at equal compute. (About an hour on the book's 2-core CPU with bfloat16,
+  a minute or two on a data-centre GPU.)
+* ``gpu`` — :data:`GPU_BUDGET_FLOPS`, 16 times the equal budget at batch 64: for chapters that show
+  what more compute buys. The default when CUDA is present.
 
-Each recipe may override settings per profile; :data:`PROFILE_DEFAULTS` gives what a profile
-means when the recipe says nothing.
+A budget in minutes (``train(..., minutes=45)``, ``--minutes``) stays a reader's option; nothing
+shipped uses one, because equal minutes are not equal compute: a CPU without bfloat16 makes 3.3x
+fewer steps in a minute than one with it.
+
+:data:`PROFILE_DEFAULTS` gives what a profile means; a recipe's ``profiles`` override only what
+differs for it (e.g. the Context Encoder's larger smoke batch).
 """
 from __future__ import annotations
 
 import os
 
-PROFILES = ("smoke", "book", "cpu", "gpu")
+PROFILES = ("smoke", "book", "equal", "gpu")
 
-#: the equal budget of every shipped model: minutes of wall-clock training ...
+#: the equal budget of every shipped model and ablation: training FLOPs (1 PFLOP)
+EQUAL_BUDGET_FLOPS = 1e15
+#: the GPU budget: 16x the equal one
+GPU_BUDGET_FLOPS = 16 * EQUAL_BUDGET_FLOPS
+
+#: the budget of the checkpoints shipped before the FLOP budget (Chapters 1-7 until they are
+#: retrained, issue "The comparison chapter"): 45 minutes of 2 threads, 90 core-minutes
 CPU_BUDGET_MINUTES = 45.0
-#: ... with this many threads (the budget is minutes x threads = 90 core-minutes)
 CPU_BUDGET_THREADS = 2
 CPU_BUDGET_CORE_MINUTES = CPU_BUDGET_MINUTES * CPU_BUDGET_THREADS
 
 #: settings a profile implies unless the recipe overrides them
 PROFILE_DEFAULTS: dict[str, dict] = {
-    "smoke": {},
-    "book": {},
-    "cpu": {"minutes": CPU_BUDGET_MINUTES, "threads": CPU_BUDGET_THREADS},
-    "gpu": {},
+    "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_minutes=0.0, eval_images=2, ema_decay=0.0),
+    "book": dict(steps=60, batch_size=8, log_every=2, checkpoint_minutes=0.0, eval_images=10),
+    "equal": dict(flops=EQUAL_BUDGET_FLOPS, checkpoint_minutes=5.0),
+    "gpu": dict(flops=GPU_BUDGET_FLOPS, batch_size=64, checkpoint_minutes=5.0),
 }
 
 
@@ -48,17 +59,6 @@ def current_profile(explicit: str | None = None) -> str:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}: expected one of {PROFILES} (set INPAINT_PROFILE)")
     return name
-
-
-def cpu_budget_minutes(threads: int) -> float:
-    """Wall-clock minutes of the ``cpu`` budget for a run with ``threads`` threads (90 core-minutes).
-
-    Defined in Chapter 0 (Foundations). Two runs of one thread each, side by side, each get 90
-    minutes: the budget counts core-minutes, so that background runs compare with foreground ones.
-    """
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    return CPU_BUDGET_CORE_MINUTES / threads
 
 
 def default_device(device: str | None = None):

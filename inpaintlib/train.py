@@ -19,8 +19,11 @@ What the engine does for every recipe:
 * **an exponential moving average** of the generator (:mod:`inpaintlib.ema`), evaluated and
   shipped instead of the last iterate;
 * seeds everything: the same seed and step budget give the same run on the CPU, and a resumed
-  run continues exactly as the uninterrupted one (the data and the masks of batch ``k`` depend
-  only on ``(seed, k)``);
+  run continues bit-identically where the uninterrupted one would be: the data and the masks of
+  batch ``k`` depend only on ``(seed, rank, k)``, and every other random draw of a step (the
+  gradient penalty's mixing factors, dropout) comes from the global generators, reseeded at the
+  start of step ``s`` from ``(seed, rank, s)`` (:func:`step_seed`), so no random state has to be
+  carried in a checkpoint;
 * shows progress (tqdm where installed), records every loss term in a history, saves resumable checkpoints
   (every ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes) and measures the
   generator on the fixed test set at the end;
@@ -45,19 +48,22 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from inpaintlib.batches import BatchStream, default_workers
 from inpaintlib.checkpoint import read_checkpoint, save_checkpoint
 from inpaintlib.ema import ExponentialMovingAverage
-from inpaintlib.precision import autocast_networks, cpu_name, resolve_precision, to_channels_last
+from inpaintlib.precision import autocast_networks, cpu_name, resolve_precision
 from inpaintlib.progress import progress_bar
 from inpaintlib.profiles import PROFILE_DEFAULTS, current_profile, default_device, seed_everything
-from inpaintlib.schedules import Budget, lr_factor, phase_boundaries, value_at
+from inpaintlib.schedules import Budget, StepPlan, flop_step_plan, lr_factor, phase_boundaries, value_at
 
 
 @dataclass
 class TrainSettings:
     """Settings of one run. A recipe gives defaults; a profile overrides some. Defined in Chapter 0.
 
-    The budget is ``minutes`` (wall clock, training time only) when set, else ``steps``.
+    The budget is ``flops`` (training FLOPs, the book's equal budget) when set, else ``minutes``
+    (wall clock, training time only) when set, else ``steps``. ``workers``: processes that make
+    the batches ahead of the steps (None: :func:`inpaintlib.batches.default_workers`).
     ``resize_schedule`` is progressive resizing, ``((start_fraction, crop_px), ...)``; empty
     means ``image_size`` throughout. ``lrs`` overrides the learning rate of any network by name
     (``lr_g`` / ``lr_d`` are the generator's / every other network's default).
@@ -65,6 +71,7 @@ class TrainSettings:
 
     steps: int = 1000
     minutes: float | None = None
+    flops: float | None = None
     batch_size: int = 16
     image_size: int = 128
     resize_schedule: tuple = ()
@@ -83,6 +90,7 @@ class TrainSettings:
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     checkpoint_minutes: float = 0.0  # minutes between resumable checkpoints (0: none)
     eval_images: int = 100  # test crops measured at the end (0: skip)
+    workers: int | None = None  # data worker processes (None: all cores but one on CUDA, none on the CPU)
 
 
 @dataclass
@@ -166,8 +174,11 @@ class Recipe:
         s = dataclasses.replace(self.settings, **PROFILE_DEFAULTS.get(profile, {}))
         s = dataclasses.replace(s, **self.profiles.get(profile, {}))
         given = {k: v for k, v in overrides.items() if v is not None}
+        # one kind of budget: an explicit one replaces the profile's (flops > minutes > steps)
         if "steps" in given and "minutes" not in given:
-            given["minutes"] = None  # an explicit step budget replaces the profile's minutes
+            given["minutes"] = None
+        if ("steps" in given or "minutes" in given) and "flops" not in given:
+            given["flops"] = None
         if "image_size" in given and "resize_schedule" not in given and s.resize_schedule:
             # another final crop size scales the progressive-resizing sizes with it (64/128 -> 16/32)
             scale = given["image_size"] / s.image_size
@@ -198,6 +209,12 @@ class Recipe:
 
     def sample_masks(self, batch: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+    def prepare_batch(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """CPU work on a fresh batch, done where the batch is made (in a data worker when the run has
+        them): tensors passed to every loss of the step as keyword arguments. Default: none.
+        E.g. the fill refiner's classical fills, which scikit-image computes on the CPU."""
+        return {}
 
     def discriminator_loss(self, nets, images, masks):
         raise NotImplementedError
@@ -243,40 +260,16 @@ class TrainResult:
         return self.nets["generator"]
 
 
-class BatchStream:
-    """Batch ``k`` of a run: crops and masks that depend only on ``(seed, rank, k)`` and the size.
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of the global random generators during optimisation step ``step`` of process ``rank``.
 
-    Defined in Chapter 0 (Foundations). So a resumed run, which sets :attr:`drawn`, sees the
-    same batches as an uninterrupted one, and a WGAN-GP critic loop can draw fresh batches.
+    Defined in Chapter 0 (Foundations). Reseeding at every step makes each step's random draws a
+    pure function of ``(seed, rank, step)``, like its batches: a run resumed at step ``s`` draws
+    exactly what the uninterrupted run drew there, on any number of processes. (Carrying the
+    generators' states in the checkpoint would also work for one process, but each process of a
+    ``torchrun`` job has its own.) The constants only spread the seeds apart.
     """
-
-    def __init__(self, recipe, data, seed: int, batch: int, rank: int, world: int, device, channels_last: bool):
-        from inpaintlib.data import InpaintingImages
-
-        self._make = lambda size: InpaintingImages(split="train", size=size, length=10**12, seed=seed, root=data)
-        self.datasets: dict[int, Any] = {}
-        self.recipe, self.seed, self.batch, self.rank, self.world = recipe, seed, batch, rank, world
-        self.device, self.channels_last = device, channels_last
-        self.drawn = 0
-
-    def dataset(self, size: int):
-        if size not in self.datasets:
-            self.datasets[size] = self._make(size)
-        return self.datasets[size]
-
-    def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        k = self.drawn
-        self.drawn += 1
-        ds = self.dataset(size)
-        base = (k * self.world + self.rank) * self.batch
-        images = torch.stack([ds[i] for i in range(base, base + self.batch)])
-        gen = torch.Generator().manual_seed((self.seed * 7919 + self.rank) * 1_000_003 + k)
-        masks = self.recipe.sample_masks(self.batch, size, size, gen)
-        images = images.to(self.device, non_blocking=True)
-        masks = masks.to(self.device, non_blocking=True)
-        if self.channels_last:
-            images, masks = to_channels_last(images), to_channels_last(masks)
-        return images, masks
+    return ((seed * 7919 + rank) * 1_000_003 + step) * 2_654_435_761 % 2**63
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -320,40 +313,125 @@ def set_trainable(nets: dict[str, nn.Module], names: tuple[str, ...]) -> None:
 
 
 class _Schedule:
-    """Phases and sizes of one run, looked up by step (step budget) or by fraction (minutes)."""
+    """Phases and sizes of one run, looked up by step: from the step plan (FLOP budget), from the
+    step fraction (step budget), or from the fraction of the minutes (timed budget)."""
 
-    def __init__(self, budget: Budget, phases: list[Phase], settings: TrainSettings):
-        self.budget, self.phases, self.settings = budget, phases, settings
+    def __init__(self, budget: Budget, phases: list[Phase], settings: TrainSettings, plan: StepPlan | None = None):
+        self.budget, self.phases, self.settings, self.plan = budget, phases, settings, plan
         lengths = [p.length for p in phases]
-        if budget.timed:
+        if budget.timed or plan is not None:
             self.ends = phase_boundaries(lengths)
         elif all(p.fraction is None for p in phases):
             self.ends = list(torch.tensor(lengths).cumsum(0).long().tolist())  # explicit steps
         else:
             self.ends = phase_boundaries(lengths, budget.steps)
-        self.total_steps = None if budget.timed else int(self.ends[-1])
+        self.total_steps = len(plan) if plan is not None else None if budget.timed else int(self.ends[-1])
 
     def progress(self, step: int, seconds: float) -> float:
+        if self.plan is not None:
+            return self.plan.progress(step)
         if self.budget.timed:
             return self.budget.progress(step, seconds)
         return min(1.0, step / self.total_steps)
 
     def done(self, step: int, seconds: float) -> bool:
+        if self.plan is not None:
+            return step >= len(self.plan)
         return self.progress(step, seconds) >= 1.0
 
     def phase(self, step: int, p: float) -> Phase:
+        if self.plan is not None:
+            return self.phases[self.plan.phases[min(step, len(self.plan) - 1)]]
         position = p if self.budget.timed else step
         for ph, end in zip(self.phases, self.ends):
             if position < end:
                 return ph
         return self.phases[-1]
 
-    def size(self, p: float) -> int:
+    def size(self, step: int, p: float) -> int:
+        if self.plan is not None:
+            return self.plan.sizes[min(step, len(self.plan) - 1)]
         return int(value_at(self.settings.resize_schedule, p, self.settings.image_size))
+
+    def draw_sizes(self, nets) -> list[int] | None:
+        """The crop size of every batch the run will draw, in order (None for a timed budget, whose
+        steps are not known in advance): what the data workers make ahead."""
+        if self.total_steps is None:
+            return None
+        sizes = []
+        for step in range(self.total_steps):
+            p = self.progress(step, 0.0)
+            size = self.size(step, p)
+            sizes += [size] * draws_per_step(self.phase(step, p).plan(self.settings, nets))
+        return sizes
+
+
+def draws_per_step(updates) -> int:
+    """Batches one step draws: one for its first update, and one for every repeat of an update that
+    asks for a fresh batch (WGAN-GP's critic loop). Defined in Chapter 0 (Foundations)."""
+    draws, have = 0, False
+    for u in updates:
+        for _ in range(u.repeats):
+            if not have or u.fresh_batch:
+                draws += 1
+                have = True
+    return draws
+
+
+def measure_step_costs(recipe: Recipe, nets, phases: list[Phase], settings: TrainSettings, stream,
+                       known: dict[str, int] | None = None):
+    """``cost(phase_index, size)``: the training FLOPs of one step (:func:`inpaintlib.flops.step_flops`),
+    counted once per (phase, crop size) on batch 0 at that size, with copies of the recipe and the
+    networks (the run's own are never touched). ``known``: counts from a checkpoint (``"phase@size"``).
+
+    Defined in Chapter 0 (Foundations). Counts depend on shapes only, so they are the same on any
+    device and precision: the same step plan everywhere.
+    """
+    import copy
+
+    from inpaintlib.flops import step_flops
+
+    counted: dict[str, int] = dict(known or {})
+    probe: dict[str, Any] = {}
+
+    def cost(index: int, size: int) -> int:
+        phase = phases[index]
+        key = f"{phase.name}@{size}"
+        if key not in counted:
+            if not probe:
+                probe["recipe"], probe["nets"] = copy.deepcopy(recipe), copy.deepcopy(nets)
+            images, masks, _ = stream.make(0, size)  # extras are optional: a loss makes them when absent
+            p_recipe, p_nets = probe["recipe"], probe["nets"]
+            set_trainable(p_nets, phase.trained_networks(settings, p_nets))
+            p_recipe.current_phase = phase.name
+            dev = next(iter(nets["generator"].parameters())).device
+            counted[key] = int(step_flops(p_recipe, p_nets, phase, settings, images.to(dev), masks.to(dev))["total"])
+        return counted[key]
+
+    cost.counted = counted
+    return cost
 
 
 def _loss_fn(recipe: Recipe, loss) -> Callable:
     return getattr(recipe, loss) if isinstance(loss, str) else loss
+
+
+def plan_budget(recipe: Recipe, profile: str = "equal", device: str | None = None, **overrides):
+    """The step plan :func:`train` would follow for ``recipe`` at a FLOP budget, without training:
+    ``(plan, phases)``. Defined in Chapter 0 (Foundations); ``make bench`` predicts wall times with it.
+    """
+    settings = recipe.settings_for(profile, **overrides)
+    if settings.flops is None:
+        raise ValueError(f"profile {profile!r} has no FLOP budget (flops=None): nothing to plan")
+    dev = default_device(device)
+    stream = BatchStream(recipe, None, 0, settings.batch_size, 0, 1, dev, False)
+    recipe.prepare(stream.dataset(settings.image_size), settings)
+    nets = {k: v.to(dev) for k, v in recipe.build_networks(settings).items()}
+    phases = recipe.phases(settings, nets)
+    cost = measure_step_costs(recipe, nets, phases, settings, stream)
+    plan = flop_step_plan(settings.flops, [ph.length for ph in phases], cost, settings.resize_schedule,
+                          settings.image_size)
+    return plan, phases
 
 
 def train(
@@ -410,12 +488,20 @@ def train(
         for group in opt.param_groups:
             group.setdefault("base_lr", group["lr"])
     ema = ExponentialMovingAverage(nets["generator"], settings.ema_decay) if settings.ema_decay else None
-    budget = Budget(settings.steps, settings.minutes)
-    schedule = _Schedule(budget, recipe.phases(settings, nets), settings)
+    budget = Budget(settings.steps, settings.minutes, settings.flops)
+    phases = recipe.phases(settings, nets)
     history: dict[str, list] = {"step": [], "phase": [], "minutes": [], "size": []}
     step, seconds = 0, 0.0
-    if resume:
-        ckpt = read_checkpoint(resume)
+    ckpt = read_checkpoint(resume) if resume else None
+    # every budget records its FLOPs; a FLOP budget is also turned into its step plan here
+    cost = measure_step_costs(recipe, nets, phases, settings, stream,
+                              known=(ckpt or {}).get("meta", {}).get("flops_per_step"))
+    plan = None
+    if budget.counted:
+        plan = flop_step_plan(budget.flops, [ph.length for ph in phases], cost, settings.resize_schedule,
+                              settings.image_size)
+    schedule = _Schedule(budget, phases, settings, plan)
+    if ckpt is not None:
         states = ckpt["state_dicts"]
         for k, net in nets.items():
             net.load_state_dict(states["generator_last" if k == "generator" and "generator_last" in states else k])
@@ -427,11 +513,18 @@ def train(
         step, history = ckpt["step"], ckpt["history"]
         stream.drawn = int(ckpt.get("batches_drawn", step))
         seconds = float(ckpt["meta"].get("train_seconds", 0.0))
+        stream.wait_seconds = float(ckpt["meta"].get("data_wait_s", 0.0))
 
     if world > 1:
         _broadcast_from_rank0(nets)
 
+    workers = default_workers(dev) if settings.workers is None else int(settings.workers)
+    sizes_ahead = schedule.draw_sizes(nets)
+    if sizes_ahead is not None:
+        stream.prefetch(sizes_ahead, workers)
     run = _Run(recipe, settings, profile, dev, precision, t0, seed, data, world, budget)
+    run.cost, run.workers, run.stream, run.plan = cost, workers if sizes_ahead is not None else 0, stream, plan
+    run.flops_done = float((ckpt or {}).get("meta", {}).get("flops", 0.0))
     total = schedule.total_steps
     bar = progress_bar(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
                desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
@@ -449,9 +542,10 @@ def train(
                 finished = False
                 break
             tick = time.perf_counter()
+            seed_everything(step_seed(seed, rank, step))  # this step's draws depend on (seed, rank, step) only
             p = schedule.progress(step, seconds)
             phase = schedule.phase(step, p)
-            plan = phase.plan(settings, nets)
+            updates = phase.plan(settings, nets)
             if phase is not current:
                 set_trainable(nets, phase.trained_networks(settings, nets))
                 recipe.current_phase = phase.name  # losses may depend on it (GLCIC: no GAN term before "joint")
@@ -462,16 +556,17 @@ def train(
             for opt in optimizers.values():
                 for group in opt.param_groups:
                     group["lr"] = group["base_lr"] * factor
-            size = schedule.size(p)
+            size = schedule.size(step, p)
             batch = None
             logs: dict[str, Any] = {}
-            for upd in plan:
+            for upd in updates:
                 for _ in range(upd.repeats):
                     if batch is None or upd.fresh_batch:
-                        batch = stream.draw(size)
+                        images, masks, extras = stream.draw(size)
+                        batch = (images, masks)
                     opt = optimizers[upd.net]
                     opt.zero_grad(set_to_none=True)
-                    loss, parts = _loss_fn(recipe, upd.loss)(nets, *batch)
+                    loss, parts = _loss_fn(recipe, upd.loss)(nets, *batch, **extras)
                     loss.backward()
                     _average_gradients(nets[upd.net], world)
                     opt.step()
@@ -479,8 +574,10 @@ def train(
                         ema.update(nets["generator"])
                     prefix = f"{upd.net[0].upper()}/" if upd.net in ("generator", "discriminator") else f"{upd.net}/"
                     logs.update({prefix + k: v for k, v in parts.items()})
+            counting = time.perf_counter()
+            run.flops_done += cost(phases.index(phase), size)  # counted once per (phase, size)
             step += 1
-            took = time.perf_counter() - tick
+            took = time.perf_counter() - tick - (time.perf_counter() - counting)
             seconds += took
             run.recent_steps = (run.recent_steps + [took])[-20:]
             for k, v in logs.items():
@@ -512,6 +609,7 @@ def train(
                 run.save(out, nets, ema, optimizers, history, step, stream.drawn, seconds, None, finished=False)
                 last_save = seconds
     bar.close()
+    stream.close()
 
     for net in [*nets.values(), *([ema.module] if ema is not None else [])]:
         net.eval()
@@ -544,6 +642,7 @@ class _Run:
         self.precision, self.t0, self.seed, self.data, self.world, self.budget = (
             precision, t0, seed, data, world, budget)
         self.recent_steps: list[float] = []
+        self.cost, self.workers, self.stream, self.flops_done, self.plan = None, 0, None, 0.0, None
 
     def meta(self, step: int, drawn: int, seconds: float, metrics, finished: bool) -> dict[str, Any]:
         s = dataclasses.asdict(self.settings)
@@ -569,6 +668,15 @@ class _Run:
             "steps_per_s": round(step / seconds, 3) if seconds > 0 else None,
             "step_seconds": [round(t, 4) for t in self.recent_steps],  # the last (up to) 20 steps
             "batches_drawn": int(drawn),
+            # training FLOPs (inpaintlib.flops): the total so far, each (phase, crop size)'s step
+            "flops": float(self.flops_done),
+            "flop_budget": self.budget.flops,
+            "flops_per_step": dict(self.cost.counted),
+            "step_plan_steps": len(self.plan) if self.plan is not None else None,
+            "flops_per_s": round(self.flops_done / seconds) if seconds > 0 else None,
+            "workers": self.workers,
+            "data_wait_s": round(self.stream.wait_seconds, 2),
+            "data_wait_share": round(self.stream.wait_seconds / seconds, 4) if seconds > 0 else None,
             "crops_seen": int(crops),
             "wall_time_s": round(time.time() - self.t0, 1),
             "seed": self.seed,

@@ -1,23 +1,30 @@
-"""Retrain every shipped model, one after the other, each for the same number of minutes.
+"""Retrain every shipped model at the equal budget, one after the other: the book's one command for a GPU.
 
-Defined in Chapter 0 (Foundations). This is the book's one command for a GPU session::
+Defined in Chapter 0 (Foundations)::
 
-    python -m inpaintlib train-all --device cuda --minutes 5 --stop-after 9
-    make train-gpu GPU_MINUTES=5
+    python -m inpaintlib train-all --device cuda --stop-after 9                 # the equal budget
+    python -m inpaintlib train-all --device cuda --stop-after 9 --gpu-budget deepfill_v1
+    make train-gpu GPU_STOP_AFTER=9
 
-* **Which models**: every trainable recipe whose checkpoint ships in ``data/checkpoints/`` (the
-  chapters' models and their ablations), so a new chapter's model joins without editing this file.
-* **Equal budget**: each gets ``minutes`` of training (the ``gpu`` profile's settings with a
-  minutes budget), so the GPU comparison, like the CPU one, is at equal compute.
-* **Resumable**: the resumable checkpoint of each model is ``<out>/<name>.pt``. A finished model
-  is skipped; an unfinished one continues where it stopped. ``stop_after`` ends the command
-  itself after that many minutes (saving the model in training), so that a session whose
-  commands are cut at 10 minutes simply runs the same command again.
+* **Which models**: every model and ablation the registry says ships (:func:`shipped_recipes`:
+  ``registry.LEARNED_MODELS`` and ``registry.ABLATIONS``), whether or not its file is present,
+  so a new chapter's model joins without editing this file.
+* **Equal budget**: each trains at the ``equal`` profile: 1 PFLOP, the same step plan as on the
+  CPU (the engine turns the FLOP budget into steps from counted, not timed, costs). A GPU does
+  the same steps faster; its checkpoints replace ``data/checkpoints/<name>.pt``.
+* **The GPU budget**: ``gpu_budget`` names models to train afterwards at the ``gpu`` profile
+  (16 PFLOP, batch 64), shipped to ``data/checkpoints/gpu/`` (``load_pretrained(name,
+  variant="gpu")``), for chapters that show what more compute buys.
+* **Resumable**: the resumable checkpoint of each run is ``<out>/<profile>/<name>.pt``. A finished
+  run is skipped; an unfinished one continues where it stopped, bit-identically.
+  ``stop_after`` ends the command after that many minutes (saving the run in progress), so that a
+  session whose commands are cut at 10 minutes runs the same command again.
 * **No evaluation here**: device minutes are for training; the book measures the shipped
   checkpoints on the fixed test set on its own machine (and caches the numbers).
-* **Shipping**: each finished model is also written, float16 and generator only, to
-  ``<ship_to>/<name>.pt`` (default ``data/checkpoints/gpu``), where ``load_pretrained(name,
-  variant="gpu")`` finds it.
+* **Shipping**: each finished run is written, float16 and generator only, with its fingerprint.
+* **How long**: the equal budget is 1 PFLOP per model; at the 50-150 TFLOP/s a data-centre GPU
+  sustains on these small bf16 networks that is seconds to a few minutes per model, and the 17
+  models of Chapters 0-7 fit in a 15-minute session (``make bench`` predicts it for a machine).
 """
 from __future__ import annotations
 
@@ -28,45 +35,55 @@ from inpaintlib.checkpoint import read_checkpoint, ship_checkpoint
 
 
 def shipped_recipes() -> list[str]:
-    """Names of the trainable recipes that have a shipped checkpoint (models and ablations)."""
-    from inpaintlib.registry import RECIPES, checkpoint_dir
+    """The recipes of every model and ablation that ships (the registry's lists), in chapter order."""
+    from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, WRAPPED
 
-    return [name for name in RECIPES if (checkpoint_dir() / f"{name}.pt").is_file()]
+    names = [WRAPPED[n][0] if n in WRAPPED else n for n in (*LEARNED_MODELS, *ABLATIONS)]
+    return [n for n in dict.fromkeys(names) if n in RECIPES]
 
 
-def train_all(names=None, device: str | None = None, minutes: float = 5.0, out: str | Path = "runs/gpu",
-              ship_to: str | Path | None = None, stop_after: float | None = None, profile: str = "gpu",
-              progress: bool = True, **overrides) -> dict[str, str]:
-    """Train ``names`` (default: :func:`shipped_recipes`) for ``minutes`` each; returns name -> status.
-
-    Defined in Chapter 0 (Foundations). Status is ``"finished"``, ``"skipped (finished before)"``
-    or ``"stopped (resume with the same command)"``.
-    """
-    from inpaintlib.registry import checkpoint_dir, recipe_for
+def _run(name: str, profile: str, out: Path, ship_to: Path, deadline, device, progress, overrides) -> str:
+    from inpaintlib.registry import recipe_for
     from inpaintlib.train import train
+
+    ckpt_path = out / f"{name}.pt"
+    previous = read_checkpoint(ckpt_path) if ckpt_path.is_file() else None
+    if previous is not None and previous["meta"].get("finished"):
+        if not (ship_to / f"{name}.pt").is_file():
+            ship_checkpoint(ckpt_path, ship_to / f"{name}.pt")
+        return "skipped (finished before)"
+    if deadline is not None and time.time() >= deadline:
+        return "stopped (resume with the same command)"
+    result = train(recipe_for(name), profile=profile, out=ckpt_path, device=device,
+                   resume=ckpt_path if previous is not None else None, deadline=deadline,
+                   progress=progress, evaluate=False, **overrides)
+    if not result.meta["finished"]:
+        return "stopped (resume with the same command)"
+    ship_checkpoint(ckpt_path, ship_to / f"{name}.pt")
+    return "finished"
+
+
+def train_all(names=None, device: str | None = None, out: str | Path = "runs", ship_to: str | Path | None = None,
+              stop_after: float | None = None, profile: str = "equal", gpu_budget=(), progress: bool = True,
+              **overrides) -> dict[str, str]:
+    """Train ``names`` (default: :func:`shipped_recipes`) at ``profile``, then ``gpu_budget`` at ``gpu``.
+
+    Defined in Chapter 0 (Foundations). Returns ``{name: status}`` (GPU-budget runs as
+    ``"name (gpu)"``); a status is ``"finished"``, ``"skipped (finished before)"`` or ``"stopped
+    (resume with the same command)"``. ``ship_to``: where the ``profile`` runs ship (default
+    ``data/checkpoints``; the GPU-budget runs go to its ``gpu/`` folder). ``overrides``: any
+    training setting (e.g. ``threads=1``, or ``minutes=`` for a reader's own timed budget).
+    """
+    from inpaintlib.registry import checkpoint_dir
 
     names = list(names or shipped_recipes())
     out = Path(out)
-    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir() / "gpu"
+    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
     deadline = time.time() + 60 * stop_after if stop_after else None
     status: dict[str, str] = {}
     for name in names:
-        ckpt_path = out / f"{name}.pt"
-        previous = read_checkpoint(ckpt_path) if ckpt_path.is_file() else None
-        if previous is not None and previous["meta"].get("finished"):
-            status[name] = "skipped (finished before)"
-            if not (ship_to / f"{name}.pt").is_file():
-                ship_checkpoint(ckpt_path, ship_to / f"{name}.pt")
-            continue
-        if deadline is not None and time.time() >= deadline:
-            status[name] = "stopped (resume with the same command)"
-            continue
-        result = train(recipe_for(name), profile=profile, out=ckpt_path, device=device, minutes=minutes,
-                       resume=ckpt_path if previous is not None else None, deadline=deadline,
-                       progress=progress, evaluate=False, **overrides)
-        if result.meta["finished"]:
-            ship_checkpoint(ckpt_path, ship_to / f"{name}.pt")
-            status[name] = "finished"
-        else:
-            status[name] = "stopped (resume with the same command)"
+        status[name] = _run(name, profile, out / profile, ship_to, deadline, device, progress, overrides)
+    for name in gpu_budget:
+        status[f"{name} (gpu)"] = _run(name, "gpu", out / "gpu", ship_to / "gpu", deadline, device, progress,
+                                       overrides)
     return status

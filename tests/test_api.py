@@ -116,6 +116,64 @@ def test_fixed_size_model_gets_a_window_around_an_off_centre_hole():
         inpaint(image, big, model)
 
 
+class _CoordinateSpy(InpaintingModel):
+    """Returns the coordinates of each pixel of its input, (row, column, 0) / 1000, and records the
+    inputs it saw: a window cut in the wrong place or pasted back in the wrong place shows."""
+
+    name = display_name = "coordinate spy"
+
+    def __init__(self, fixed_size=None, size_multiple=1):
+        super().__init__()
+        self.fixed_size, self.max_hole, self.size_multiple = fixed_size, (64, 64) if fixed_size else None, size_multiple
+        self.seen = []
+
+    def forward(self, masked, mask):
+        self.seen.append((masked.clone(), mask.clone()))
+        b, _, h, w = masked.shape
+        rows = torch.arange(h, dtype=masked.dtype)[:, None].expand(h, w)
+        cols = torch.arange(w, dtype=masked.dtype)[None, :].expand(h, w)
+        return torch.stack([rows, cols, torch.zeros(h, w)])[None].expand(b, 3, h, w) / 1000
+
+
+@pytest.mark.parametrize("hole, origin", [
+    ((slice(80, 120), slice(60, 100)), (36, 16)),  # inside: the window is centred on the hole
+    ((slice(150, 190), slice(5, 45)), (106, -39)),  # near a corner: the window runs off the image
+])
+def test_a_fixed_size_model_gets_its_window_around_the_hole_and_is_pasted_back_there(hole, origin):
+    """The window is cut at ``origin`` (its 64x64 centre on the hole's box, the library's rule), the
+    model sees that crop of the masked photo, and hole pixel (y, x) receives the window's (y - top,
+    x - left): in its place, not shifted, flipped or scaled."""
+    torch.manual_seed(0)
+    image, mask = torch.rand(3, 200, 180), torch.zeros(200, 180)
+    mask[hole] = 1
+    spy = _CoordinateSpy(fixed_size=(128, 128))
+    out = inpaint(image, mask, spy)
+    (seen, seen_mask), = spy.seen
+    assert seen.shape == (1, 3, 128, 128)
+    top, left = origin
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    assert torch.equal(out[0, ys, xs] * 1000, (ys - top).float())  # pasted where it was cut
+    assert torch.equal(out[1, ys, xs] * 1000, (xs - left).float())
+    assert torch.equal(out[:, mask == 0], image[:, mask == 0])  # known pixels: the photo's own
+    # what the model saw: the masked photo where the window lies inside it, the hole in its place
+    r0, c0 = max(top, 0), max(left, 0)
+    inside = (slice(r0 - top, min(top + 128, 200) - top), slice(c0 - left, min(left + 128, 180) - left))
+    window = (slice(r0, min(top + 128, 200)), slice(c0, min(left + 128, 180)))
+    assert torch.equal(seen[0][:, inside[0], inside[1]], (image * (1 - mask))[:, window[0], window[1]])
+    assert torch.equal(seen_mask[0, 0][inside], mask[window])
+
+
+def test_a_stride_model_sees_the_photo_at_its_place_and_the_padding_is_cropped_away():
+    image, mask = _image_and_mask(30, 45)
+    spy = _CoordinateSpy(size_multiple=8)
+    out = inpaint(image, mask, spy)
+    (seen, _), = spy.seen
+    assert seen.shape[-2:] == (32, 48)
+    assert torch.equal(seen[0, :, :30, :45], image * (1 - mask))  # padded after, not before
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    assert torch.equal(out[0, ys, xs] * 1000, ys.float()) and torch.equal(out[1, ys, xs] * 1000, xs.float())
+
+
 def test_the_model_never_sees_the_true_hole_pixels():
     image, mask = _image_and_mask(32, 32)
 

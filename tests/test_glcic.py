@@ -14,7 +14,7 @@ from inpaintlib.postprocess import fast_marching_poisson_blend
 from inpaintlib.receptive_field import (LayerGeometry, measured_receptive_field, receptive_field,
                                         unit_field)
 from inpaintlib.registry import checkpoint_path
-from inpaintlib.train import Phase, train
+from inpaintlib.train import train
 
 
 def test_receptive_field_formula_small_examples():
@@ -176,12 +176,12 @@ def test_each_glcic_phase_updates_only_its_networks(phase, moves):
 
 def test_glcic_phase_plan_and_training_lowers_the_loss():
     recipe = TinyGLCIC()
-    plan = recipe.phases(recipe.settings_for("cpu"), {})
+    plan = recipe.phases(recipe.settings_for("equal"), {})
     assert [p.name for p in plan] == ["completion", "discriminator", "joint"]
     assert [p.train for p in plan] == [("generator",), ("discriminator",), ("generator", "discriminator")]
     assert [p.fraction for p in plan] == [0.6, 0.1, 0.3]  # the paper's 90k / 10k / 400k, rebalanced
     # progressive resizing ends inside the completion phase: the discriminators only see full crops
-    real = GLCICRecipe().settings_for("cpu")
+    real = GLCICRecipe().settings_for("equal")
     assert real.resize_schedule[-1] == (0.45, real.image_size) and real.resize_schedule[-1][0] < 0.6
     # the completion phase's loss goes down on a fixed batch (no sampling noise)
     settings = recipe.settings_for("smoke", image_size=32)
@@ -238,7 +238,6 @@ def _write_image_and_mask(tmp_path, size=64):
     return image, mask.astype(bool)
 
 
-@pytest.mark.skipif(not checkpoint_path("glcic").is_file(), reason="checkpoint not shipped yet")
 def test_cli_inpaint_postprocess(tmp_path):
     from PIL import Image
 
@@ -273,19 +272,18 @@ def test_checkpoint_reloads_to_identical_outputs(tmp_path):
     assert torch.equal(net(x, m), result.generator.eval()(x, m))
 
 
-@pytest.mark.skipif(not checkpoint_path("glcic").is_file(), reason="checkpoint not shipped yet")
 def test_shipped_glcic_checkpoint():
-    """The shipped GLCIC is what Chapter 3 says it is (the notebook states it from this metadata)."""
-    a, b = inpaintlib.load_pretrained("glcic"), inpaintlib.load_pretrained("glcic")
-    meta, hist = a.checkpoint_meta, a.checkpoint_history
+    """The shipped GLCIC is what Chapter 3 says it is (the notebook states it from this metadata).
+
+    A missing checkpoint fails; its outputs are pinned by tests/test_fingerprints.py."""
+    model = inpaintlib.load_pretrained("glcic")
+    meta, hist = model.checkpoint_meta, model.checkpoint_history
     # the book's equal budget: 90 core-minutes of the CPU, a finished run, a float16 file < 4 MB
     assert meta["profile"] == "cpu" and meta["finished"] and meta["device"] == "cpu"
     assert abs(meta["core_minutes"] - 90) < 3 and meta["image_size"] == 128
     assert meta["stored_as"] == "float16" and checkpoint_path("glcic").stat().st_size < 4 * 2 ** 20
-    assert meta["steps"] > 0 and abs(meta["steps_per_s"] * meta["train_seconds"] - meta["steps"]) \
-        < 0.02 * meta["steps"]
     # the recipe of the chapter: progressive resizing inside the completion phase, cosine, EMA
-    real = GLCICRecipe().settings_for("cpu")
+    real = GLCICRecipe().settings_for("equal")
     assert [tuple(v) for v in meta["settings"]["resize_schedule"]] == list(real.resize_schedule)
     assert meta["settings"]["lr_schedule"] == "cosine" and meta["settings"]["ema_decay"] == 0.999
     phases = hist["phase"]
@@ -295,9 +293,6 @@ def test_shipped_glcic_checkpoint():
     assert all(s == 128 for s, p in zip(hist["size"], phases) if p != "completion")
     rec = [v for v, p in zip(hist["G/reconstruction"], phases) if p == "completion"]
     assert np.mean(rec[-5:]) < 0.8 * np.mean(rec[:3])
-    x = inpaintlib.data.load_test_set(1)
-    m = GLCICRecipe().sample_masks(1, 128, 128, generator=0)
-    assert torch.equal(a(x, m), b(x, m))
 
 
 def test_chapter_3_readings_of_the_shipped_checkpoint_hold_on_the_whole_test_set():

@@ -180,9 +180,9 @@ def test_smoothness_only_variant_never_runs_the_vgg(monkeypatch):
     assert out.shape == x.shape and torch.equal(out * (1 - m), x * (1 - m))
 
 
-@pytest.mark.skipif(not checkpoint_path("msnps").is_file(), reason="checkpoint not shipped yet")
 def test_shipped_msnps_content_and_pipeline():
-    a, b = inpaintlib.load_pretrained("msnps_content"), inpaintlib.load_pretrained("msnps_content")
+    """A missing checkpoint fails; the content network's outputs are pinned by tests/test_fingerprints.py."""
+    a = inpaintlib.load_pretrained("msnps_content")
     meta = a.checkpoint_meta
     config = read_checkpoint(checkpoint_path("msnps_content"))["config"]
     assert meta["steps"] > 0
@@ -195,7 +195,6 @@ def test_shipped_msnps_content_and_pipeline():
         assert config["width"] == recipe.width and config["fc_code_size"] == recipe.fc_code_size
     x = inpaintlib.data.load_test_set(1)
     m = inpaintlib.masks.center_square_mask(1, 128, 128)
-    assert torch.equal(a(x * (1 - m), m), b(x * (1 - m), m))
     pipeline = inpaintlib.load_pretrained("msnps")
     assert isinstance(pipeline, NeuralPatchSynthesis) and pipeline.iterations > 0
     assert "msnps" in inpaintlib.available_models()

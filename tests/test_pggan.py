@@ -1,22 +1,20 @@
 """Chapter 4 (PGGAN): residual blocks, interpolated convolutions, the two-headed discriminator, training."""
-import copy
 
 import pytest
 import torch
 from torch import nn
 
 import inpaintlib
-from inpaintlib.checkpoint import build_generator, read_checkpoint
 from inpaintlib.compositing import mask_image
 from inpaintlib.discriminators import GlobalPatchDiscriminator, PatchDiscriminator
 from inpaintlib.layers import InterpolatedConv2d, ResidualBlock
 from inpaintlib.models.pggan import BOOK_DILATIONS, PGGANGenerator, PGGANGlobalOnly, PGGANRecipe
 from inpaintlib.receptive_field import measured_receptive_field, receptive_field
-from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
+from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES
 from inpaintlib.train import train
 from inpaintlib.upsampling import checkerboard_amplitude
 
-from training_helpers import generator_losses_on_a_fixed_batch
+from training_helpers import generator_losses_on_a_fixed_batch, shipped_generator
 
 
 def test_generator_trunk_receptive_field_formula_matches_the_measurement():
@@ -122,8 +120,14 @@ def test_the_loss_is_the_weighted_sum_of_three_named_terms():
     m = recipe.sample_masks(2, 128, 128, generator=0)
     recipe.current_phase = "joint"
     total, parts = recipe.generator_loss(nets, x, m)
-    expected = sum(w * parts[k] for k, w in recipe.weights.items())
-    assert abs(total.item() - expected) < 1e-6
+    # each term computed here from the networks, not from the recipe's weights or parts
+    pred = nets["generator"](x * (1 - m), m)
+    out = nets["discriminator"](pred)
+    rec = (pred - x).abs().mean()
+    adv = {h: torch.nn.functional.softplus(-out[h]).mean() for h in ("global", "patch")}  # -log sigmoid
+    expected = 0.995 * rec + 0.0025 * adv["global"] + 0.0025 * adv["patch"]
+    assert abs(total.item() - expected.item()) < 1e-6
+    assert parts["patch_adversarial"] == pytest.approx(adv["patch"].item(), abs=1e-6)
     recipe.current_phase = "reconstruction"
     total, parts = recipe.generator_loss(nets, x, m)
     assert parts["global_adversarial"] != parts["global_adversarial"]  # NaN: not computed
@@ -155,17 +159,8 @@ def test_recipe_trains_both_phases_in_order():
 def test_registered_and_shipped():
     assert "pggan" in LEARNED_MODELS and "pggan_global_only" in ABLATIONS
     assert {"pggan", "pggan_global_only"} <= set(RECIPES)
-    for name in ("pggan", "pggan_global_only"):
-        path = checkpoint_path(name)
-        if not path.is_file():
-            pytest.skip(f"{name} not shipped yet")
-        ckpt = read_checkpoint(path)
-        g1, g2 = build_generator(ckpt).eval(), build_generator(copy.deepcopy(ckpt)).eval()
-        x = inpaintlib.data.load_test_set(n=2)
-        m = inpaintlib.data.load_test_masks("center", n=2)
-        with torch.no_grad():
-            assert torch.equal(g1(mask_image(x, m), m), g2(mask_image(x, m), m))
-        assert ckpt["meta"]["profile"] == "cpu"
+    for name in ("pggan", "pggan_global_only"):  # fails if missing; outputs pinned by test_fingerprints.py
+        assert isinstance(shipped_generator(name), PGGANGenerator)  # cpu profile, < 4 MB, not constant
 
 
 def test_evaluation_cache_tells_a_model_from_its_ablation():

@@ -26,7 +26,7 @@ import torch
 from inpaintlib.checkpoint import read_checkpoint
 from inpaintlib.train_all import train_all
 out, ship = {out!r}, {ship!r}
-kw = dict(profile="smoke", minutes=0.03, out=out, ship_to=ship, progress=True)
+kw = dict(profile="smoke", steps=4, out=out, ship_to=ship, progress=True)
 # 1. a command cut at once by its own time limit trains nothing and says so
 assert train_all(["fill_refiner"], stop_after=1e-9, **kw) == {{"fill_refiner": "stopped (resume with the same command)"}}
 # 2. the same command again finishes the model and ships it (float16)
@@ -50,11 +50,13 @@ def test_train_all_resumes_ships_and_runs_without_the_packages_the_gpu_machine_l
     assert done.stdout.strip().endswith("ok")
 
 
-def test_shipped_recipes_are_the_models_with_a_checkpoint():
-    from inpaintlib.registry import RECIPES, checkpoint_dir
+def test_shipped_recipes_are_what_the_registry_ships_whether_or_not_the_files_are_there(monkeypatch, tmp_path):
+    from inpaintlib import registry
     from inpaintlib.train_all import shipped_recipes
 
+    monkeypatch.setattr(registry, "checkpoint_dir", lambda: tmp_path)  # no checkpoint file at all
     names = shipped_recipes()
-    assert names and set(names) <= set(RECIPES)
-    assert all((checkpoint_dir() / f"{n}.pt").is_file() for n in names)
-    assert "context_encoder_fc" not in names  # trainable, but no checkpoint ships: not retrained
+    assert set(names) <= set(registry.RECIPES)
+    assert names[0] == "fill_refiner" and "msnps_content" in names and "msnps" not in names
+    assert set(names) == {registry.WRAPPED.get(n, (n,))[0] for n in (*registry.LEARNED_MODELS, *registry.ABLATIONS)}
+    assert "context_encoder_fc" not in names  # trainable, but it does not ship: not retrained

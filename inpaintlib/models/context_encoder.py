@@ -259,12 +259,9 @@ class ContextEncoderRecipe(Recipe):
     settings = TrainSettings(steps=1500, batch_size=16, image_size=128, lr_g=2e-4, lr_d=2e-4,
                              betas=(0.5, 0.999), lr_schedule="cosine", lr_final=0.1, ema_decay=0.999,
                              log_every=10, checkpoint_minutes=5.0, eval_images=100)
-    profiles = {
-        "smoke": dict(steps=3, batch_size=4, log_every=1, checkpoint_minutes=0.0, eval_images=4, ema_decay=0.0),
-        "book": dict(steps=100, batch_size=16, log_every=5, checkpoint_minutes=0.0, eval_images=20),
-        "cpu": {},
-        # the paper: batch 64; steps scaled to our ~60 photos
-        "gpu": dict(steps=20000, batch_size=64, checkpoint_minutes=5.0),
+    profiles = {  # only what differs from the engine's profile defaults (inpaintlib.profiles)
+        "smoke": dict(batch_size=4, eval_images=4),
+        "book": dict(steps=100, batch_size=16, log_every=5, eval_images=20),
     }
     # the channel-wise FC layer ties the network to one size: no progressive resizing
     fixed_size = 128

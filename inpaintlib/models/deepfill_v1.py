@@ -12,7 +12,6 @@ What is new in this paper, and therefore new code:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from inpaintlib.contextual_attention import ContextualAttention
@@ -180,12 +179,7 @@ class DeepFillV1Recipe(Recipe):
                              lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9),
                              lr_schedule="cosine", lr_final=0.1, ema_decay=0.999, log_every=10,
                              checkpoint_minutes=5.0, eval_images=100)
-    profiles = {
-        "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_minutes=0.0, eval_images=2, ema_decay=0.0),
-        "book": dict(steps=40, batch_size=8, log_every=2, checkpoint_minutes=0.0, eval_images=10),
-        "cpu": {},
-        "gpu": dict(steps=50000, batch_size=64, checkpoint_minutes=5.0),
-    }
+    profiles = {"book": dict(steps=40)}  # the rest: the engine's profile defaults (inpaintlib.profiles)
     weights = {"hole_l1": 1.2, "known_l1": 1.2, "adversarial": 0.001}
     gamma = 0.99
     gp_weight = 10.0

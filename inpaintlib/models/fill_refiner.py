@@ -108,11 +108,19 @@ class FillRefiner(InpaintingModel):
             filled = method(masked_image.float().cpu(), mask.float().cpu())
         return filled.to(masked_image.device, masked_image.dtype)
 
-    def forward(self, masked_image: torch.Tensor, mask: torch.Tensor):
-        """Classical fill + mask x residual of (fill, guide fills, mask)."""
-        b = self.classical_fill(masked_image, mask)
-        guides = [self.classical_fill(masked_image, mask, g) for g in self.guide_methods]
-        return b + mask * self.residual(torch.cat([b, *guides, mask], dim=1))
+    def classical_fills(self, masked_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The base fill and the guide fills, stacked: (B, 3 * (1 + guides), H, W)."""
+        return torch.cat([self.classical_fill(masked_image, mask),
+                          *[self.classical_fill(masked_image, mask, g) for g in self.guide_methods]], dim=1)
+
+    def forward(self, masked_image: torch.Tensor, mask: torch.Tensor, fills: torch.Tensor | None = None):
+        """Classical fill + mask x residual of (fill, guide fills, mask). ``fills``: the
+        :meth:`classical_fills` computed beforehand (in training, by a data worker)."""
+        if fills is None:
+            fills = self.classical_fills(masked_image, mask)
+        fills = fills.to(masked_image.dtype)
+        b = fills[:, :3]
+        return b + mask * self.residual(torch.cat([fills, mask], dim=1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,12 +143,7 @@ class FillRefinerRecipe(Recipe):
     settings = TrainSettings(steps=2000, batch_size=16, image_size=128, resize_schedule=((0.0, 64), (0.75, 128)),
                              lr_g=5e-4, betas=(0.9, 0.999), lr_schedule="cosine", lr_final=0.1, ema_decay=0.999,
                              log_every=20, checkpoint_minutes=5.0, eval_images=100)
-    profiles = {
-        "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_minutes=0.0, eval_images=2, ema_decay=0.0),
-        "book": dict(steps=150, batch_size=8, log_every=5, checkpoint_minutes=0.0, eval_images=10),
-        "cpu": {},
-        "gpu": dict(steps=40000, batch_size=64, minutes=None),
-    }
+    profiles = {"book": dict(steps=150, log_every=5)}  # the rest: the engine's defaults (inpaintlib.profiles)
     base = "biharmonic"  # chosen by measurement in Chapter 0: the best start, for ~25 % fewer steps
     guides: tuple[str, ...] = ()
     width = 32
@@ -155,10 +158,17 @@ class FillRefinerRecipe(Recipe):
     def sample_masks(self, batch, height, width, generator):
         return training_masks(batch, height, width, generator)
 
-    def generator_loss(self, nets, images, masks):
+    def prepare_batch(self, images, masks):
+        """The classical fills of the batch, computed where the batch is made (a data worker when
+        the run has them): scikit-image on the CPU, the costliest part of a step on a GPU."""
+        if getattr(self, "_fills", None) is None:  # a tiny refiner: only its classical part is used
+            self._fills = FillRefiner(self.base, 1, self.dilations, self.guides)
+        return {"fills": self._fills.classical_fills(images * (1 - masks), masks)}
+
+    def generator_loss(self, nets, images, masks, fills=None):
         from inpaintlib.losses import masked_l1
 
-        pred = nets["generator"](images * (1 - masks), masks)
+        pred = nets["generator"](images * (1 - masks), masks, fills=fills)
         return self.loss(l1=masked_l1(pred, images, masks))
 
 
@@ -185,6 +195,40 @@ def training_masks(batch: int, height: int, width: int, generator) -> torch.Tens
             out.append(random_rectangles_mask(1, height, width, num=(1, 3), min_size=(height // 8, width // 8),
                                               max_size=(height // 2, width // 2), generator=rng))
     return torch.cat(out).float()
+
+
+def compare_starting_fills(images: torch.Tensor, masks: torch.Tensor, sizes=(64, 128)) -> dict:
+    """Each classical fill of :data:`BASES` on ``images`` with ``masks``, at each training crop size:
+    ``{(base, size): {"psnr_db", "l1_%", "ms_per_fill"}}`` (means over the crops, composited first).
+
+    Defined in Chapter 0 (Foundations), to choose the refiner's start by measurement on
+    *validation* crops: the cheapest fill leaves more of the budget to training steps, the best
+    one gives a head start (:func:`best_starting_fill`).
+    """
+    import time
+
+    from inpaintlib.baselines import BASELINES
+    from inpaintlib.compositing import composite
+    from inpaintlib.metrics import inpainting_metrics
+
+    scores = {}
+    for base in BASES:
+        model = BASELINES[base]()
+        for size in sizes:
+            xs = F.interpolate(images, size=size, mode="area")
+            ms = F.interpolate(masks, size=size, mode="nearest")
+            start = time.perf_counter()
+            out = model(xs * (1 - ms), ms)
+            ms_per_fill = 1000 * (time.perf_counter() - start) / len(images)
+            q = inpainting_metrics(composite(out, xs, ms), xs, ms)
+            scores[base, size] = {"psnr_db": q["psnr_db"].mean().item(), "l1_%": q["l1_%"].mean().item(),
+                                  "ms_per_fill": ms_per_fill}
+    return scores
+
+
+def best_starting_fill(scores: dict) -> str:
+    """The base of :func:`compare_starting_fills` with the highest PSNR summed over the sizes. Chapter 0."""
+    return max(BASES, key=lambda b: sum(v["psnr_db"] for (base, _), v in scores.items() if base == b))
 
 
 class FillRefinerGuided(FillRefinerRecipe):

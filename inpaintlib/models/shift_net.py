@@ -142,12 +142,6 @@ class ShiftNetRecipe(Recipe):
     settings = TrainSettings(steps=1000, batch_size=16, image_size=128, lr_g=2e-4, lr_d=2e-4,
                              betas=(0.5, 0.999), lr_schedule="cosine", lr_final=0.1, ema_decay=0.999,
                              log_every=10, checkpoint_minutes=5.0, eval_images=100)
-    profiles = {
-        "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_minutes=0.0, eval_images=2, ema_decay=0.0),
-        "book": dict(steps=60, batch_size=8, log_every=2, checkpoint_minutes=0.0, eval_images=10),
-        "cpu": {},
-        "gpu": dict(steps=50000, batch_size=64, checkpoint_minutes=5.0),
-    }
     weights = {"l1": 1.0, "guidance": 0.01, "adversarial": 0.002}
     shift = True
     discriminator_width = 0.5
