@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inpaintlib.compositing import composite
+from inpaintlib.evaluation.compositing import composite
 from inpaintlib.models.base import InpaintingModel
 
 __all__ = ["inpaint"]

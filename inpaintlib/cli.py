@@ -11,7 +11,7 @@ Defined in Chapter 0 (Foundations).
 
 Mask files: white (255) = hole, black (0) = known, the size of the image; PNG is best (a JPEG mask
 is thresholded at half grey, with a note). Odd photo files (greyscale, 16-bit, palette, CMYK) are
-converted with a note; transparent ones are refused (inpaintlib.image_files).
+converted with a note; transparent ones are refused (inpaintlib.data.image_files).
 
 A mistake the user can fix (an unknown model, a missing or corrupt checkpoint, an unreadable photo,
 an unwritable output) ends in one line ``error: ...`` on stderr and exit status 1, not a traceback.
@@ -24,7 +24,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from inpaintlib.profiles import PROFILES
+from inpaintlib.training.profiles import PROFILES
 
 #: what loading, reading or writing raises when an argument is wrong: a misspelt name (ValueError),
 #: a missing, truncated or unwritable file (OSError; PIL reads a truncated PNG lazily and says only
@@ -83,7 +83,7 @@ def _check_trainable(names) -> None:
 
 
 def _read(reader, path: str, *args):
-    """A photo or mask file through :mod:`inpaintlib.image_files`; conversions are reported."""
+    """A photo or mask file through :mod:`inpaintlib.data.image_files`; conversions are reported."""
     result = reader(path, *args)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         from PIL import Image
 
         from inpaintlib.api import inpaint
-        from inpaintlib.image_files import read_mask, read_photo
+        from inpaintlib.data.image_files import read_mask, read_photo
         from inpaintlib.registry import load_pretrained
 
         _check_output_file(args.out, "--out")
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
         print(args.out)
     elif args.command == "train":
         from inpaintlib.registry import recipe_for
-        from inpaintlib.train import train
+        from inpaintlib.training.engine import train
 
         _check_trainable([args.name])
         result = train(recipe_for(args.name), profile=args.profile, data=args.data, out=args.out,
@@ -200,14 +200,14 @@ def main(argv=None) -> int:
         if result.checkpoint:
             print(result.checkpoint)
     elif args.command == "export-vgg":
-        from inpaintlib.vgg import export_vgg16_weights
+        from inpaintlib.losses.vgg import export_vgg16_weights
 
         if Path(args.path).is_dir():
             raise SystemExit(f"error: {args.path} is a folder; expected a file path such as vgg16.pt")
         with one_line_errors(args.path):
             print(export_vgg16_weights(args.path, upto=args.upto))
     elif args.command == "train-all":
-        from inpaintlib.train_all import train_all
+        from inpaintlib.training.train_all import train_all
 
         _check_trainable([*args.names, *args.gpu_budget])
         status = train_all(args.names or None, device=args.device, minutes=args.minutes, out=args.out,
@@ -216,10 +216,10 @@ def main(argv=None) -> int:
         for name, state in status.items():
             print(f"{name}: {state}")
     elif args.command == "evaluate":
-        from inpaintlib.baselines import BASELINES
-        from inpaintlib.checkpoint import build_generator, read_checkpoint
-        from inpaintlib.data import TEST_MASK_KINDS
-        from inpaintlib.evaluation import evaluate_model, results_table
+        from inpaintlib.evaluation.baselines import BASELINES
+        from inpaintlib.training.checkpoint import build_generator, read_checkpoint
+        from inpaintlib.data.photos import TEST_MASK_KINDS
+        from inpaintlib.evaluation.fixed_test_set import evaluate_model, results_table
         from inpaintlib.registry import load_pretrained
 
         unknown = [k for k in args.kinds or () if k not in TEST_MASK_KINDS]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from inpaintlib.baselines import BASELINES
-from inpaintlib.checkpoint import build_generator, read_checkpoint
+from inpaintlib.evaluation.baselines import BASELINES
+from inpaintlib.training.checkpoint import build_generator, read_checkpoint
 
 #: learned models in chapter order; each has a shipped checkpoint ``data/checkpoints/<name>.pt``
 LEARNED_MODELS: dict[str, str] = {
@@ -78,7 +78,7 @@ def recipe_for(name: str):
 
 def checkpoint_dir() -> Path:
     """Folder of the shipped checkpoints (``data/checkpoints``). Defined in Chapter 0."""
-    from inpaintlib.data import DATA_DIR
+    from inpaintlib.data.photos import DATA_DIR
 
     return Path(DATA_DIR) / "checkpoints"
 

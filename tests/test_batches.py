@@ -1,9 +1,9 @@
 """The training batches (Chapter 0): a pure function of (seed, rank, k), made ahead in worker processes."""
 import torch
 
-from inpaintlib.batches import BatchStream, default_workers
+from inpaintlib.training.batches import BatchStream, default_workers
 from inpaintlib.models.fill_refiner import FillRefinerRecipe
-from inpaintlib.train import Phase, Update, draws_per_step, train
+from inpaintlib.training.engine import Phase, Update, draws_per_step, train
 from test_train import TinyRecipe
 
 SIZES = [32, 32, 32, 48, 48, 32, 48, 48]

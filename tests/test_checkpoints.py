@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from inpaintlib.checkpoint import read_checkpoint
+from inpaintlib.training.checkpoint import read_checkpoint
 from inpaintlib.registry import checkpoint_dir
 
 MAX_BYTES = 4 * 2**20

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 import inpaintlib.registry
-import inpaintlib.train_all
+import inpaintlib.training.train_all
 from inpaintlib.cli import UNLOADABLE, main
-from inpaintlib.evaluation import CACHE_ENV
-from inpaintlib.vgg import hed_weights_path
+from inpaintlib.evaluation.fixed_test_set import CACHE_ENV
+from inpaintlib.losses.vgg import hed_weights_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,7 +140,7 @@ def test_train_an_unknown_model():
 
 
 def test_train_all_checks_every_name_before_training_any(monkeypatch):
-    monkeypatch.setattr(inpaintlib.train_all, "train_all", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(inpaintlib.training.train_all, "train_all", lambda *a, **k: pytest.fail("trained"))
     message = _error_line(["train-all", "fill_refiner", "nope", "--minutes", "1"])
     assert "unknown model 'nope'" in message and "fill_refiner" in message  # the list of trainable ones
 
@@ -152,7 +152,7 @@ def test_train_all_passes_its_options_through(monkeypatch, capsys):
         seen.update(names=names, **kwargs)
         return {"fill_refiner": "finished"}
 
-    monkeypatch.setattr(inpaintlib.train_all, "train_all", fake_train_all)
+    monkeypatch.setattr(inpaintlib.training.train_all, "train_all", fake_train_all)
     assert main(["train-all", "fill_refiner", "--minutes", "2.5", "--device", "cpu", "--profile", "smoke",
                  "--out", "o", "--ship-to", "s", "--stop-after", "7", "--threads", "3", "--workers", "2",
                  "--gpu-budget", "glcic"]) == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaintlib.data import DATA_DIR
+from inpaintlib.data.photos import DATA_DIR
 
 import inpaintlib
 from inpaintlib.cli import main

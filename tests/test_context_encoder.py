@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from inpaintlib.masks import center_square_mask
+from inpaintlib.data.masks import center_square_mask
 from inpaintlib.models.context_encoder import (
     CenterDiscriminator,
     ChannelWiseFC,
@@ -35,8 +35,8 @@ def test_the_shipped_width_halves_every_channel_count():
 
 
 def test_the_shipped_checkpoint_has_the_recipe_width_and_the_cpu_budget():
-    from inpaintlib.checkpoint import read_checkpoint
-    from inpaintlib.profiles import CPU_BUDGET_CORE_MINUTES
+    from inpaintlib.training.checkpoint import read_checkpoint
+    from inpaintlib.training.profiles import CPU_BUDGET_CORE_MINUTES
     from inpaintlib.registry import checkpoint_path
 
     path = checkpoint_path("context_encoder")
@@ -116,11 +116,11 @@ def test_training_lowers_the_reconstruction_loss():
 
 
 # ---------------------------------------------------------------- Chapter 1's metric and
-# transposed-convolution facts (inpaintlib.metrics.hole_psnr, inpaintlib.upsampling)
+# transposed-convolution facts (inpaintlib.evaluation.metrics.hole_psnr, inpaintlib.nn.upsampling)
 
 
 def test_hole_psnr_is_the_psnr_of_the_hole_mse():
-    from inpaintlib.metrics import hole_l2, hole_psnr
+    from inpaintlib.evaluation.metrics import hole_l2, hole_psnr
 
     target = torch.zeros(1, 3, 4, 4)
     output = target.clone()
@@ -132,9 +132,9 @@ def test_hole_psnr_is_the_psnr_of_the_hole_mse():
 
 
 def test_whole_image_psnr_is_hole_psnr_plus_ten_log10_of_the_inverse_hole_fraction():
-    from inpaintlib.compositing import composite
-    from inpaintlib.masks import center_square_mask
-    from inpaintlib.metrics import hole_psnr, psnr
+    from inpaintlib.evaluation.compositing import composite
+    from inpaintlib.data.masks import center_square_mask
+    from inpaintlib.evaluation.metrics import hole_psnr, psnr
 
     torch.manual_seed(0)
     target = torch.rand(3, 3, 16, 16, dtype=torch.float64)
@@ -146,14 +146,14 @@ def test_whole_image_psnr_is_hole_psnr_plus_ten_log10_of_the_inverse_hole_fracti
 
 
 def test_hole_psnr_rejects_an_empty_mask():
-    from inpaintlib.metrics import hole_psnr
+    from inpaintlib.evaluation.metrics import hole_psnr
 
     with pytest.raises(ValueError, match="needs a hole"):
         hole_psnr(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), torch.zeros(1, 1, 4, 4))
 
 
 def test_4x4_stride_2_transposed_conv_gives_every_interior_pixel_four_contributions():
-    from inpaintlib.upsampling import contribution_counts
+    from inpaintlib.nn.upsampling import contribution_counts
 
     counts = contribution_counts(kernel_size=4, stride=2, padding=1, input_size=6)
     assert counts.shape == (12, 12)
@@ -165,7 +165,7 @@ def test_4x4_stride_2_transposed_conv_gives_every_interior_pixel_four_contributi
 
 
 def test_phase_taps_of_the_dcgan_block():
-    from inpaintlib.upsampling import phase_taps
+    from inpaintlib.nn.upsampling import phase_taps
 
     assert phase_taps(4, 2, 1, 0) == [1, 3]
     assert phase_taps(4, 2, 1, 1) == [0, 2]
@@ -175,7 +175,7 @@ def test_phase_taps_of_the_dcgan_block():
 
 
 def test_phase_subkernels_of_an_exact_small_kernel():
-    from inpaintlib.upsampling import phase_subkernels
+    from inpaintlib.nn.upsampling import phase_subkernels
 
     weight = torch.arange(16.0).view(1, 1, 4, 4)  # w[k_row, k_col] = 4 k_row + k_col
     subs = phase_subkernels(weight, stride=2, padding=1)
@@ -189,7 +189,7 @@ def test_phase_subkernels_of_an_exact_small_kernel():
 
 @pytest.mark.parametrize("kernel,stride,padding", [(4, 2, 1), (4, 2, 0), (6, 3, 1)])
 def test_constant_input_response_predicts_the_interior_output(kernel, stride, padding):
-    from inpaintlib.upsampling import constant_input_response
+    from inpaintlib.nn.upsampling import constant_input_response
 
     torch.manual_seed(0)
     layer = torch.nn.ConvTranspose2d(5, 3, kernel, stride, padding)
@@ -207,7 +207,7 @@ def test_constant_input_response_predicts_the_interior_output(kernel, stride, pa
 
 
 def test_phase_means_and_checkerboard_amplitude_of_a_pure_checkerboard():
-    from inpaintlib.upsampling import checkerboard_amplitude, phase_means
+    from inpaintlib.nn.upsampling import checkerboard_amplitude, phase_means
 
     board = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).repeat(4, 4).expand(2, 3, 8, 8)
     assert torch.equal(phase_means(board)[0, 0], torch.tensor([[0.0, 1.0], [1.0, 0.0]]))

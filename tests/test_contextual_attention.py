@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaintlib.contextual_attention import (ContextualAttention, attention_offsets, attention_propagation,
+from inpaintlib.nn.contextual_attention import (ContextualAttention, attention_offsets, attention_propagation,
                                              contextual_attention)
 
 

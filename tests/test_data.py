@@ -1,4 +1,4 @@
-"""Tests of inpaintlib.data and of the committed data/ folder."""
+"""Tests of inpaintlib.data.photos and of the committed data/ folder."""
 import hashlib
 import shutil
 from pathlib import Path
@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaintlib import data as D
-from inpaintlib import masks as M
+from inpaintlib.data import masks as M
+from inpaintlib.data import photos as D
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def data_copy(tmp_path, monkeypatch):
 
 def test_data_dir_default_and_override(monkeypatch, tmp_path):
     monkeypatch.delenv("INPAINT_DATA_DIR", raising=False)
-    assert D.data_dir() == Path(D.__file__).resolve().parent.parent / "data"
+    assert D.data_dir() == Path(D.__file__).resolve().parents[2] / "data"  # the repository's data/
     monkeypatch.setenv("INPAINT_DATA_DIR", str(tmp_path))
     assert D.data_dir() == tmp_path
 

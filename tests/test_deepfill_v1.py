@@ -5,17 +5,17 @@ import pytest
 import torch
 
 import inpaintlib
-import inpaintlib.losses
-from inpaintlib.compositing import mask_image
-from inpaintlib.data import load_test_masks, load_test_set
-from inpaintlib.discriminators import check_no_batchnorm
-from inpaintlib.loss_weights import distance_to_known, spatial_discount
-from inpaintlib.masks import center_square_mask
+import inpaintlib.losses.terms
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.data.photos import load_test_masks, load_test_set
+from inpaintlib.nn.discriminators import check_no_batchnorm
+from inpaintlib.losses.pixel_weights import distance_to_known, spatial_discount
+from inpaintlib.data.masks import center_square_mask
 from inpaintlib.models.deepfill_v1 import (DeepFillV1Generator, DeepFillV1NoAttention, DeepFillV1Recipe,
                                            GlobalLocalCritics)
-from inpaintlib.plotting import offsets_to_rgb
+from inpaintlib.evaluation.plotting import offsets_to_rgb
 from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
-from inpaintlib.train import train
+from inpaintlib.training.engine import train
 
 from training_helpers import generator_losses_on_a_fixed_batch, missing_checkpoint_message, shipped_generator
 
@@ -73,13 +73,13 @@ def test_critics_have_no_batchnorm_and_score_each_image():
 
 def test_gradient_penalty_runs_in_fp32_under_bf16_autocast(monkeypatch):
     seen = []
-    original = inpaintlib.losses.gradient_penalty
+    original = inpaintlib.losses.terms.gradient_penalty
 
     def spy(critic, real, fake, mask=None, alpha=None):
         seen.append((real.dtype, fake.dtype, torch.is_autocast_enabled("cpu")))
         return original(critic, real, fake, mask=mask, alpha=alpha)
 
-    monkeypatch.setattr(inpaintlib.losses, "gradient_penalty", spy)
+    monkeypatch.setattr(inpaintlib.losses.terms, "gradient_penalty", spy)
     recipe = DeepFillV1Recipe()
     nets = recipe.build_networks(recipe.settings_for("smoke"))
     x = torch.rand(2, 3, 128, 128)

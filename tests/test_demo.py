@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaintlib.baselines import TeleaInpainter
+from inpaintlib.evaluation.baselines import TeleaInpainter
 from inpaintlib.demo import (MaskCanvas, ModelBench, overlay, png_bytes, preset_mask, result_grid,
                              scale_points, tile_caption, to_working_size)
 from inpaintlib.models.context_encoder import ContextEncoder

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintlib.checkpoint import build_generator, read_checkpoint, ship_checkpoint
-from inpaintlib.ema import ExponentialMovingAverage
-from inpaintlib.precision import autocast_networks, resolve_precision
-from inpaintlib.schedules import Budget, lr_factor, phase_boundaries, value_at
-from inpaintlib.train import Phase, Update, set_learning_rate, train
+from inpaintlib.training.checkpoint import build_generator, read_checkpoint, ship_checkpoint
+from inpaintlib.training.ema import ExponentialMovingAverage
+from inpaintlib.training.precision import autocast_networks, resolve_precision
+from inpaintlib.training.schedules import Budget, lr_factor, phase_boundaries, value_at
+from inpaintlib.training.engine import Phase, Update, set_learning_rate, train
 from test_train import TinyGenerator, TinyRecipe
 
 
@@ -81,7 +81,7 @@ def test_bf16_and_fp32_give_the_same_loss_to_a_tolerance():
 
 
 def test_precision_auto_is_fp32_without_native_bf16(monkeypatch):
-    import inpaintlib.precision as P
+    import inpaintlib.training.precision as P
 
     monkeypatch.setattr(P, "cpu_supports_bf16", lambda: False)
     assert P.resolve_precision("auto", torch.device("cpu")) == "fp32"
@@ -231,7 +231,7 @@ def test_deadline_stops_and_the_same_call_resumes_to_the_same_weights(tmp_path, 
     (EMA, cosine learning rate and progressive resizing included)."""
     import types
 
-    import inpaintlib.train as T
+    import inpaintlib.training.engine as T
 
     kw = dict(profile="smoke", progress=False, ema_decay=0.9, resize_schedule=((0.0, 16), (0.5, 32)),
               lr_schedule="cosine")
@@ -267,7 +267,7 @@ def _cut_and_resume(recipe_cls, tmp_path, monkeypatch, steps: int, cut_at: int, 
     resumed from the cut's checkpoint: the two final checkpoints (every network, every optimiser)."""
     import types
 
-    import inpaintlib.train as T
+    import inpaintlib.training.engine as T
 
     full = train(recipe_cls(), out=tmp_path / "full.pt", steps=steps, progress=False, **kw)
     done = []
@@ -339,7 +339,7 @@ class TwoPairsWithPenalty(TinyRecipe):
                 "edge_generator": TinyGenerator(), "edge_discriminator": critic()}
 
     def _critic(self, nets, name, images, masks, gen):
-        from inpaintlib.losses import gradient_penalty
+        from inpaintlib.losses.terms import gradient_penalty
 
         fake = nets[gen](images * (1 - masks), masks).detach()
         gp = gradient_penalty(nets[name], images, fake)
@@ -407,7 +407,7 @@ def test_a_flop_budget_gives_the_same_steps_and_weights_again_and_resumes_bit_id
 
 
 def test_each_step_reseeds_from_seed_rank_and_step():
-    from inpaintlib.train import step_seed
+    from inpaintlib.training.engine import step_seed
 
     seeds = {step_seed(s, r, k) for s in range(3) for r in range(2) for k in range(100)}
     assert len(seeds) == 600 and all(0 <= v < 2**63 for v in seeds)
@@ -428,7 +428,7 @@ def test_shipped_checkpoints_are_float16_and_reload_to_the_rounded_weights(tmp_p
 
 
 def test_gradient_penalty_critics_must_have_no_batchnorm():
-    from inpaintlib.discriminators import GlobalLocalDiscriminator, check_no_batchnorm
+    from inpaintlib.nn.discriminators import GlobalLocalDiscriminator, check_no_batchnorm
 
     with pytest.raises(ValueError, match="must not use BatchNorm"):
         check_no_batchnorm(GlobalLocalDiscriminator(64, 32, width=0.125))

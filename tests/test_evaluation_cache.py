@@ -11,13 +11,13 @@ import sys
 import pytest
 import torch
 
-import inpaintlib.baselines
-import inpaintlib.evaluation as evaluation
-import inpaintlib.metrics
+import inpaintlib.evaluation.baselines
+import inpaintlib.evaluation.fixed_test_set as evaluation
+import inpaintlib.evaluation.metrics
 from inpaintlib.api import inpaint
-from inpaintlib.baselines import BiharmonicInpainter, TeleaInpainter
-from inpaintlib.compositing import composite
-from inpaintlib.evaluation import _cache_file, _code_modules, evaluate_model
+from inpaintlib.evaluation.baselines import BiharmonicInpainter, TeleaInpainter
+from inpaintlib.evaluation.compositing import composite
+from inpaintlib.evaluation.fixed_test_set import _cache_file, _code_modules, evaluate_model
 from inpaintlib.registry import checkpoint_path, load_pretrained
 
 KINDS = ("center",)
@@ -61,14 +61,14 @@ def test_a_code_change_forces_recomputation(cache_dir, monkeypatch):
     model = TeleaInpainter()
     before = evaluate_model(model, kinds=KINDS, n=4, progress=False)["center"]
     # "edit" the metrics: every hole L1 one unit (100 %) higher
-    real_l1 = inpaintlib.metrics.hole_l1
-    monkeypatch.setattr(inpaintlib.metrics, "hole_l1", lambda *a: real_l1(*a) + 1.0)
+    real_l1 = inpaintlib.evaluation.metrics.hole_l1
+    monkeypatch.setattr(inpaintlib.evaluation.metrics, "hole_l1", lambda *a: real_l1(*a) + 1.0)
     # what the code hash guards against: with the key blind to the edit, the old number comes back
     assert evaluate_model(model, kinds=KINDS, n=4, progress=False)["center"] == before
     # the edit as the key sees it: the source file of the metrics hashes differently
     real_digest = evaluation._module_digest
     monkeypatch.setattr(evaluation, "_module_digest",
-                        lambda module: "edited" if module is inpaintlib.metrics else real_digest(module))
+                        lambda module: "edited" if module is inpaintlib.evaluation.metrics else real_digest(module))
     after = evaluate_model(model, kinds=KINDS, n=4, progress=False)["center"]
     assert after["l1_%"] == pytest.approx(before["l1_%"] + 100.0)
     assert after["psnr_db"] == before["psnr_db"]
@@ -108,9 +108,9 @@ def test_an_edited_model_source_file_gets_its_own_entry(tmp_path, cache_dir, mon
 
 
 def test_the_key_covers_the_protocol_and_every_network_of_the_model():
-    protocol = {inspect.getmodule(f) for f in (inpaint, composite, inpaintlib.metrics.inpainting_metrics)}
+    protocol = {inspect.getmodule(f) for f in (inpaint, composite, inpaintlib.evaluation.metrics.inpainting_metrics)}
     baseline = _code_modules(BiharmonicInpainter())
-    assert protocol <= set(baseline) and inpaintlib.baselines in baseline
+    assert protocol <= set(baseline) and inpaintlib.evaluation.baselines in baseline
     msnps = _shipped("msnps")
     modules = _code_modules(msnps)
     assert inspect.getmodule(type(msnps)) in modules
@@ -136,10 +136,10 @@ def test_baselines_are_cached_under_their_config():
 
 
 def test_a_changed_test_set_changes_the_key(monkeypatch):
-    import inpaintlib.data
+    import inpaintlib.data.photos
 
     before = _cache_file(BiharmonicInpainter(), "center", 4)
-    manifest = inpaintlib.data.load_test_manifest()
+    manifest = inpaintlib.data.photos.load_test_manifest()
     manifest["images"][0] = {**manifest["images"][0], "sha256": "0" * 64}
-    monkeypatch.setattr(inpaintlib.data, "load_test_manifest", lambda: manifest)
+    monkeypatch.setattr(inpaintlib.data.photos, "load_test_manifest", lambda: manifest)
     assert _cache_file(BiharmonicInpainter(), "center", 4) != before

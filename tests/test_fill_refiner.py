@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from inpaintlib import inpaint
-from inpaintlib.baselines import BASELINES
-from inpaintlib.data import InpaintingImages, load_test_set
-from inpaintlib.evaluation import evaluate_model
-from inpaintlib.masks import hole_ratio
+from inpaintlib.evaluation.baselines import BASELINES
+from inpaintlib.data.photos import InpaintingImages, load_test_set
+from inpaintlib.evaluation.fixed_test_set import evaluate_model
+from inpaintlib.data.masks import hole_ratio
 from inpaintlib.models.fill_refiner import (
     BASES, FillRefiner, FillRefinerRecipe, best_starting_fill, compare_starting_fills, training_masks)
 from inpaintlib.registry import checkpoint_path, load_pretrained

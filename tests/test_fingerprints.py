@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintlib.checkpoint import (
+from inpaintlib.training.checkpoint import (
     FINGERPRINT_TOLERANCE,
     build_generator,
     compare_fingerprint,

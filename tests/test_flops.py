@@ -7,11 +7,11 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from inpaintlib.flops import count_flops, step_flops, update_flops
-from inpaintlib.losses import gradient_penalty
+from inpaintlib.training.flops import count_flops, step_flops, update_flops
+from inpaintlib.losses.terms import gradient_penalty
 from inpaintlib.models.deepfill_v1 import WGANCritic
 from inpaintlib.registry import recipe_for
-from inpaintlib.train import set_trainable
+from inpaintlib.training.engine import set_trainable
 
 AUTOGRAD_GRAD = torch.autograd.grad
 H = W = 16

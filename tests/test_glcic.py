@@ -6,15 +6,15 @@ import pytest
 import torch
 
 import inpaintlib
-import inpaintlib.data
-from inpaintlib.checkpoint import build_generator, read_checkpoint
-from inpaintlib.discriminators import GlobalLocalDiscriminator, crop_around_hole
+import inpaintlib.data.photos
+from inpaintlib.training.checkpoint import build_generator, read_checkpoint
+from inpaintlib.nn.discriminators import GlobalLocalDiscriminator, crop_around_hole
 from inpaintlib.models.glcic import CompletionNetwork, GLCICRecipe
-from inpaintlib.postprocess import fast_marching_poisson_blend
-from inpaintlib.receptive_field import (LayerGeometry, measured_receptive_field, receptive_field,
+from inpaintlib.evaluation.postprocess import fast_marching_poisson_blend
+from inpaintlib.evaluation.receptive_field import (LayerGeometry, measured_receptive_field, receptive_field,
                                         unit_field)
 from inpaintlib.registry import checkpoint_path
-from inpaintlib.train import train
+from inpaintlib.training.engine import train
 
 
 def test_receptive_field_formula_small_examples():
@@ -75,7 +75,7 @@ def test_receptive_field_exact_for_the_trunk_and_phase_dependent_through_the_dec
 
 
 def test_paper_sum_and_book_mean_of_the_reconstruction_loss():
-    from inpaintlib.losses import masked_l2
+    from inpaintlib.losses.terms import masked_l2
 
     recipe = GLCICRecipe()
     # the paper's crops and holes (Sec. 3.4): 256 px, sides 96-128 px; ours: 128 px, 48-64 px
@@ -186,7 +186,7 @@ def test_glcic_phase_plan_and_training_lowers_the_loss():
     # the completion phase's loss goes down on a fixed batch (no sampling noise)
     settings = recipe.settings_for("smoke", image_size=32)
     nets = recipe.build_networks(settings)
-    images = torch.nn.functional.interpolate(inpaintlib.data.load_test_set(4), size=32, mode="area")
+    images = torch.nn.functional.interpolate(inpaintlib.data.photos.load_test_set(4), size=32, mode="area")
     masks = recipe.sample_masks(4, 32, 32, torch.Generator().manual_seed(0))
     opt = torch.optim.Adam(nets["generator"].parameters(), lr=3e-3)
     recipe.current_phase = "completion"
@@ -202,7 +202,7 @@ def test_glcic_phase_plan_and_training_lowers_the_loss():
 
 def test_training_masks_are_one_rectangle_of_the_papers_size():
     m = GLCICRecipe().sample_masks(16, 128, 128, torch.Generator().manual_seed(0))
-    from inpaintlib.masks import mask_bbox
+    from inpaintlib.data.masks import mask_bbox
 
     boxes = mask_bbox(m)
     sides = torch.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
@@ -230,7 +230,7 @@ def test_poisson_blending_keeps_known_pixels_and_removes_a_colour_shift():
 def _write_image_and_mask(tmp_path, size=64):
     from PIL import Image
 
-    image = (inpaintlib.data.load_test_set(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    image = (inpaintlib.data.photos.load_test_set(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     image = np.ascontiguousarray(image[:size, :size])
     mask = GLCICRecipe().sample_masks(1, size, size, generator=3)[0, 0].numpy().astype(np.uint8)
     Image.fromarray(image).save(tmp_path / "in.png")
@@ -303,9 +303,9 @@ def test_chapter_3_readings_of_the_shipped_checkpoint_hold_on_the_whole_test_set
     test checks the sentences that are written out."""
     import cv2
 
-    from inpaintlib.data import TEST_MASK_KINDS, load_test_masks
-    from inpaintlib.evaluation import evaluate_model
-    from inpaintlib.masks import random_rectangles_mask
+    from inpaintlib.data.photos import TEST_MASK_KINDS, load_test_masks
+    from inpaintlib.evaluation.fixed_test_set import evaluate_model
+    from inpaintlib.data.masks import random_rectangles_mask
 
     raw = evaluate_model("glcic", progress=False)
     post = evaluate_model("glcic", progress=False, postprocess=True)
@@ -318,7 +318,7 @@ def test_chapter_3_readings_of_the_shipped_checkpoint_hold_on_the_whole_test_set
     # page 2: "the shipped network gains PSNR from the blending on every kind of hole, and its
     # centre fills lose part of their colour offset"
     assert all(post[k]["psnr_db"] > raw[k]["psnr_db"] for k in TEST_MASK_KINDS)
-    x, m = inpaintlib.data.load_test_set(), load_test_masks("center")
+    x, m = inpaintlib.data.photos.load_test_set(), load_test_masks("center")
     glcic = inpaintlib.load_pretrained("glcic")
 
     def colour_offset(out):

@@ -5,15 +5,15 @@ import pytest
 import torch
 
 import inpaintlib
-from inpaintlib.compositing import mask_image
-from inpaintlib.data import load_test_masks, load_test_set
-from inpaintlib.id_mrf import id_mrf_loss, relative_similarity
-from inpaintlib.loss_weights import confidence_weights, gaussian_kernel_like_reference, spatial_discount
-from inpaintlib.masks import center_square_mask
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.data.photos import load_test_masks, load_test_set
+from inpaintlib.losses.id_mrf import id_mrf_loss, relative_similarity
+from inpaintlib.losses.pixel_weights import confidence_weights, gaussian_kernel_like_reference, spatial_discount
+from inpaintlib.data.masks import center_square_mask
 from inpaintlib.models.gmcnn import GMCNNGenerator, GMCNNNoMRF, GMCNNRecipe
-from inpaintlib.patches import patch_match_loss
+from inpaintlib.losses.patches import patch_match_loss
 from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
-from inpaintlib.train import train
+from inpaintlib.training.engine import train
 from training_helpers import missing_checkpoint_message, shipped_generator
 
 

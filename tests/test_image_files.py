@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaintlib import image_files
-from inpaintlib.image_files import read_mask, read_photo
+from inpaintlib.data import image_files
+from inpaintlib.data.image_files import read_mask, read_photo
 
 
 def _png(array, mode=None, **save) -> bytes:

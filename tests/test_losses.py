@@ -1,4 +1,4 @@
-"""Tests of inpaintlib.losses on small hand-computed examples."""
+"""Tests of inpaintlib.losses.terms on small hand-computed examples."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintlib import losses as L
+from inpaintlib.losses import terms as L
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""Tests of inpaintlib.masks: shapes, the 1 = hole convention, determinism, buckets, checks."""
+"""Tests of inpaintlib.data.masks: shapes, the 1 = hole convention, determinism, buckets, checks."""
 import pytest
 import torch
 
-from inpaintlib import masks as M
+from inpaintlib.data import masks as M
 
 RANDOM_GENERATORS = {
     "rectangles": lambda b, h, w, g: M.random_rectangles_mask(b, h, w, num=(1, 3), generator=g),

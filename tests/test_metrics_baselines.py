@@ -6,9 +6,9 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpaintlib.baselines import BASELINES
-from inpaintlib.compositing import composite, mask_image
-from inpaintlib.metrics import hole_l1, hole_l2, hole_psnr, inpainting_metrics, psnr, ssim
+from inpaintlib.evaluation.baselines import BASELINES
+from inpaintlib.evaluation.compositing import composite, mask_image
+from inpaintlib.evaluation.metrics import hole_l1, hole_l2, hole_psnr, inpainting_metrics, psnr, ssim
 
 
 def test_composite_copies_known_pixels_and_keeps_hole_prediction():

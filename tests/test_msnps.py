@@ -4,16 +4,16 @@ import pytest
 import torch
 
 import inpaintlib
-import inpaintlib.data
-import inpaintlib.masks
-from inpaintlib.checkpoint import read_checkpoint
-from inpaintlib.compositing import composite, mask_image
-from inpaintlib.losses import total_variation_loss
+import inpaintlib.data.photos
+import inpaintlib.data.masks
+from inpaintlib.training.checkpoint import read_checkpoint
+from inpaintlib.evaluation.compositing import composite, mask_image
+from inpaintlib.losses.terms import total_variation_loss
 from inpaintlib.models.context_encoder import ContextEncoder, FullyConnectedBottleneck
 from inpaintlib.models.msnps import MSNPSContentRecipe, NeuralPatchSynthesis, TEXTURE_LAYERS
-from inpaintlib.patches import extract_patches, feature_mask, has_keys, match_patches, patch_match_loss
+from inpaintlib.losses.patches import extract_patches, feature_mask, has_keys, match_patches, patch_match_loss
 from inpaintlib.registry import checkpoint_path
-from inpaintlib.vgg import to_vgg16_layer
+from inpaintlib.losses.vgg import to_vgg16_layer
 
 # A 1-channel 3x7 map, constant down each column: 7 1 2 9 2 1 2. The hole is the unit (1, 3).
 # 3x3 patches are centred at (1, 1) ... (1, 5); the query is the one centred on the hole,
@@ -108,7 +108,7 @@ def test_content_network_changes_only_what_the_paper_changes():
     assert acts == {"ELU"}
     # the book's sizes (Chapter 2 states them from the recipe): half width, a 48-wide code
     assert net.config()["fc_code_size"] == 48 and net.config()["width"] == 0.5
-    x, m = torch.rand(2, 3, 128, 128), inpaintlib.masks.center_square_mask(2, 128, 128)
+    x, m = torch.rand(2, 3, 128, 128), inpaintlib.data.masks.center_square_mask(2, 128, 128)
     assert net.eval()(x * (1 - m), m).shape == x.shape
 
 
@@ -116,8 +116,8 @@ def test_texture_optimisation_lowers_its_objective_at_every_scale():
     torch.manual_seed(0)
     content = ContextEncoder(128).eval()  # untrained: a poor start the optimisation must improve
     model = NeuralPatchSynthesis(content, iterations=4)
-    x = inpaintlib.data.load_test_set(1)
-    m = inpaintlib.masks.center_square_mask(1, 128, 128)
+    x = inpaintlib.data.photos.load_test_set(1)
+    m = inpaintlib.data.masks.center_square_mask(1, 128, 128)
     trace: dict = {}
     out = inpaintlib.inpaint(x, m, model, trace=trace)
     assert out.shape == x.shape and torch.equal(out * (1 - m), x * (1 - m))
@@ -138,8 +138,8 @@ def _scale_switch_model():
 def test_at_a_scale_switch_the_content_term_restarts_and_relu4_1_joins():
     """Chapter 2's reading of the energy at a scale switch, on the library's own pieces."""
     model = _scale_switch_model()
-    x = inpaintlib.data.load_test_set(1)
-    m = inpaintlib.masks.center_square_mask(1, 128, 128)
+    x = inpaintlib.data.photos.load_test_set(1)
+    m = inpaintlib.data.masks.center_square_mask(1, 128, 128)
     trace: dict = {}
     inpaintlib.inpaint(x, m, model, trace=trace)
     with torch.no_grad():
@@ -162,15 +162,15 @@ def test_at_a_scale_switch_the_content_term_restarts_and_relu4_1_joins():
 
 
 def test_smoothness_only_variant_never_runs_the_vgg(monkeypatch):
-    import inpaintlib.vgg
+    import inpaintlib.losses.vgg
 
     def no_vgg():
         raise AssertionError("the VGG was called")
 
-    monkeypatch.setattr(inpaintlib.vgg, "pretrained_vgg16", no_vgg)
+    monkeypatch.setattr(inpaintlib.losses.vgg, "pretrained_vgg16", no_vgg)
     content = ContextEncoder(128).eval()
-    x = inpaintlib.data.load_test_set(1)
-    m = inpaintlib.masks.center_square_mask(1, 128, 128)
+    x = inpaintlib.data.photos.load_test_set(1)
+    m = inpaintlib.data.masks.center_square_mask(1, 128, 128)
     smooth = NeuralPatchSynthesis(content, weights={"texture": 0.0})
     total, parts = smooth.energy(x, x * 0.5, m)
     assert parts["texture"] == 0.0 and total.item() == pytest.approx(parts["content"] + parts["tv"])
@@ -193,8 +193,8 @@ def test_shipped_msnps_content_and_pipeline():
     if meta["profile"] == "cpu":  # the equal-budget run trains the library's current recipe
         recipe = MSNPSContentRecipe()
         assert config["width"] == recipe.width and config["fc_code_size"] == recipe.fc_code_size
-    x = inpaintlib.data.load_test_set(1)
-    m = inpaintlib.masks.center_square_mask(1, 128, 128)
+    x = inpaintlib.data.photos.load_test_set(1)
+    m = inpaintlib.data.masks.center_square_mask(1, 128, 128)
     pipeline = inpaintlib.load_pretrained("msnps")
     assert isinstance(pipeline, NeuralPatchSynthesis) and pipeline.iterations > 0
     assert "msnps" in inpaintlib.available_models()

@@ -5,14 +5,14 @@ import torch
 from torch import nn
 
 import inpaintlib
-from inpaintlib.compositing import mask_image
-from inpaintlib.discriminators import GlobalPatchDiscriminator, PatchDiscriminator
-from inpaintlib.layers import InterpolatedConv2d, ResidualBlock
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.nn.discriminators import GlobalPatchDiscriminator, PatchDiscriminator
+from inpaintlib.nn.layers import InterpolatedConv2d, ResidualBlock
 from inpaintlib.models.pggan import BOOK_DILATIONS, PGGANGenerator, PGGANGlobalOnly, PGGANRecipe
-from inpaintlib.receptive_field import measured_receptive_field, receptive_field
+from inpaintlib.evaluation.receptive_field import measured_receptive_field, receptive_field
 from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES
-from inpaintlib.train import train
-from inpaintlib.upsampling import checkerboard_amplitude
+from inpaintlib.training.engine import train
+from inpaintlib.nn.upsampling import checkerboard_amplitude
 
 from training_helpers import generator_losses_on_a_fixed_batch, shipped_generator
 
@@ -165,7 +165,7 @@ def test_registered_and_shipped():
 
 def test_evaluation_cache_tells_a_model_from_its_ablation():
     # the two runs finish side by side: same name, config and save time, different weights
-    from inpaintlib.evaluation import _cache_file
+    from inpaintlib.evaluation.fixed_test_set import _cache_file
 
     a, b = PGGANGenerator(width=0.125), PGGANGenerator(width=0.125)
     meta = {"saved_at": "2026-11-26T07:58:31+00:00"}

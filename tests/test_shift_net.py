@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import inpaintlib
-from inpaintlib.compositing import mask_image
-from inpaintlib.data import load_test_masks, load_test_set
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.data.photos import load_test_masks, load_test_set
 from inpaintlib.models.shift_net import ShiftNetGenerator, ShiftNetNoShift, ShiftNetRecipe
 from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, checkpoint_path
-from inpaintlib.shift import ShiftConnection, feature_mask, guidance_loss, shift_connection, shift_indices
+from inpaintlib.nn.shift import ShiftConnection, feature_mask, guidance_loss, shift_connection, shift_indices
 
 from training_helpers import generator_losses_on_a_fixed_batch, missing_checkpoint_message, shipped_generator
 

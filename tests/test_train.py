@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintlib.checkpoint import build_generator, read_checkpoint, ship_checkpoint
+from inpaintlib.training.checkpoint import build_generator, read_checkpoint, ship_checkpoint
 from inpaintlib.models.base import InpaintingModel
-from inpaintlib.profiles import current_profile
-from inpaintlib.train import Phase, Recipe, TrainSettings, train
+from inpaintlib.training.profiles import current_profile
+from inpaintlib.training.engine import Phase, Recipe, TrainSettings, train
 
 
 class TinyGenerator(InpaintingModel):
@@ -136,7 +136,7 @@ def test_the_engine_learns_a_fixed_batch(monkeypatch):
     """train() itself (its zero_grad, backward, optimiser step, schedule, logging) lowers the loss:
     on one batch drawn again at every step, the logged L1 falls below half its first value in 60
     steps (measured: 0.186 -> 0.079)."""
-    import inpaintlib.train as T
+    import inpaintlib.training.engine as T
 
     draw = T.BatchStream.draw
     fixed = {}
@@ -161,7 +161,7 @@ def test_two_processes_average_gradients_like_one_process_on_the_combined_batch(
         import os, sys, torch
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_train import FixedHoleSGD
-        from inpaintlib.train import train
+        from inpaintlib.training.engine import train
         res = train(FixedHoleSGD(), profile="smoke", out=False, progress=False, steps=3, batch_size=2,
                     precision="fp32")
         flat = torch.cat([p.detach().flatten() for p in res.generator.parameters()])

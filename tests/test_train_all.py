@@ -23,8 +23,8 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {repo!r})
 import torch
-from inpaintlib.checkpoint import read_checkpoint
-from inpaintlib.train_all import train_all
+from inpaintlib.training.checkpoint import read_checkpoint
+from inpaintlib.training.train_all import train_all
 out, ship = {out!r}, {ship!r}
 kw = dict(profile="smoke", steps=4, out=out, ship_to=ship, progress=True)
 # 1. a command cut at once by its own time limit trains nothing and says so
@@ -52,7 +52,7 @@ def test_train_all_resumes_ships_and_runs_without_the_packages_the_gpu_machine_l
 
 def test_shipped_recipes_are_what_the_registry_ships_whether_or_not_the_files_are_there(monkeypatch, tmp_path):
     from inpaintlib import registry
-    from inpaintlib.train_all import shipped_recipes
+    from inpaintlib.training.train_all import shipped_recipes
 
     monkeypatch.setattr(registry, "checkpoint_dir", lambda: tmp_path)  # no checkpoint file at all
     names = shipped_recipes()

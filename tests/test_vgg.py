@@ -1,4 +1,4 @@
-"""Tests of inpaintlib.vgg: the HED VGG-16 weights converted to torchvision's layout."""
+"""Tests of inpaintlib.losses.vgg: the HED VGG-16 weights converted to torchvision's layout."""
 from __future__ import annotations
 
 import h5py
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from inpaintlib import vgg as V
+from inpaintlib.losses import vgg as V
 
 MEAN_BGR = torch.tensor(V.CAFFE_MEAN_BGR, dtype=torch.float64).reshape(1, 3, 1, 1)
 H5_CONVS = [

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from inpaintlib.checkpoint import build_generator, read_checkpoint
-from inpaintlib.compositing import mask_image
-from inpaintlib.data import load_test_masks, load_test_set
+from inpaintlib.training.checkpoint import build_generator, read_checkpoint
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.data.photos import load_test_masks, load_test_set
 from inpaintlib.registry import RECIPES, WRAPPED, checkpoint_path
 
 
@@ -33,7 +33,7 @@ def missing_checkpoint_message(name: str, variant: str = "cpu") -> str:
         how = f"no recipe named {recipe!r} is registered: register and train one"
     elif variant == "cpu":
         how = (f"train it with `python -m inpaintlib train {recipe} --profile cpu`, then ship it with "
-               f"`inpaintlib.checkpoint.ship_checkpoint('runs/{recipe}-cpu.pt', '{path}')`")
+               f"`inpaintlib.training.checkpoint.ship_checkpoint('runs/{recipe}-cpu.pt', '{path}')`")
     else:
         how = (f"train it with `python -m inpaintlib train-all {recipe} --device cuda` "
                f"(it ships to {path.parent})")

@@ -10,7 +10,7 @@ a browser; the notebook only wires it to widgets and mouse events.
   cannot fill the hole answering with one sentence (``ModelBench``, ``Tile``);
 * :mod:`inpaintlib.demo.grid`: the mask overlay, the result grid, PNG downloads.
 
-Reading the reader's own files lives in :mod:`inpaintlib.image_files` (the command line uses it
+Reading the reader's own files lives in :mod:`inpaintlib.data.image_files` (the command line uses it
 too).
 """
 from inpaintlib.demo.grid import overlay, png_bytes, result_grid, tile_caption

@@ -21,7 +21,7 @@ from inpaintlib.demo.grid import overlay, png_bytes, tile_caption
 from inpaintlib.demo.painting import MaskCanvas
 from inpaintlib.demo.presets import PRESETS, preset_mask
 from inpaintlib.demo.runner import ModelBench, Tile, is_interactive, to_working_size
-from inpaintlib.image_files import read_mask, read_photo
+from inpaintlib.data.image_files import read_mask, read_photo
 
 __all__ = ["DemoApp", "photo_choices", "default_strokes"]
 
@@ -33,10 +33,10 @@ WORKING_SIZES = (128, 256)
 def photo_choices(n_crops: int = 12) -> dict[str, tuple[str, object]]:
     """Label -> (kind, key): the first test crops (``("crop", i)``) and every book photo
     (``("photo", name)``), each labelled with its split."""
-    from inpaintlib import data
+    from inpaintlib.data import photos
 
     choices: dict[str, tuple[str, object]] = {f"test crop {i}": ("crop", i) for i in range(n_crops)}
-    for rec in data.load_manifest()["photos"]:
+    for rec in photos.load_manifest()["photos"]:
         choices[f"{rec['name']} ({rec['split']} photo)"] = ("photo", rec["name"])
     return choices
 
@@ -50,12 +50,12 @@ def default_strokes(size: int) -> list[list[tuple[float, float]]]:
 
 
 def _load(kind: str, key) -> np.ndarray:
-    from inpaintlib import data
+    from inpaintlib.data import photos
 
     if kind == "crop":
-        crop = data.load_test_set(int(key) + 1)[int(key)]
+        crop = photos.load_test_set(int(key) + 1)[int(key)]
         return (crop.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    return data.load_photo(key)
+    return photos.load_photo(key)
 
 
 def _data_link(name: str, payload: bytes) -> str:

@@ -1,7 +1,7 @@
 """Ready-made holes for the demo: centre square, random rectangles, free-form strokes.
 
 Defined in the "Try it yourself" chapter. Each preset takes the hole ratio the reader sets with
-the slider and reuses the mask generators of Chapter 0 (``inpaintlib.masks``), so a preset hole
+the slider and reuses the mask generators of Chapter 0 (``inpaintlib.data.masks``), so a preset hole
 is drawn the way the book's training and test holes are drawn.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from inpaintlib import masks
+from inpaintlib.data import masks
 
 __all__ = ["PRESETS", "preset_mask"]
 

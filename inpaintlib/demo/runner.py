@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from inpaintlib.api import _as_float_image, inpaint
-from inpaintlib.metrics import inpainting_metrics
+from inpaintlib.evaluation.metrics import inpainting_metrics
 
 __all__ = ["Tile", "ModelBench", "is_interactive", "measure", "to_working_size"]
 

@@ -19,8 +19,8 @@ import math
 import torch
 from torch import nn
 
-from inpaintlib.compositing import mask_image
-from inpaintlib.layers import conv_block, init_dcgan_weights
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.nn.layers import conv_block, init_dcgan_weights
 from inpaintlib.models.base import InpaintingModel
 
 
@@ -80,7 +80,7 @@ class FullyConnectedBottleneck(nn.Module):
     def __init__(self, channels: int, height: int, width: int, code_size: int | None = None,
                  activation: str | None = "elu"):
         super().__init__()
-        from inpaintlib.layers import activation_layer
+        from inpaintlib.nn.layers import activation_layer
 
         self.shape = (channels, height, width)
         n = channels * height * width
@@ -225,7 +225,7 @@ class CenterDiscriminator(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Recipe, TrainSettings, mean_colour  # noqa: E402  (the model above needs no training code)
+from inpaintlib.training.engine import Recipe, TrainSettings, mean_colour  # noqa: E402  (the model above needs no training code)
 
 
 class ContextEncoderRecipe(Recipe):
@@ -259,7 +259,7 @@ class ContextEncoderRecipe(Recipe):
     settings = TrainSettings(steps=1500, batch_size=16, image_size=128, lr_g=2e-4, lr_d=2e-4,
                              betas=(0.5, 0.999), lr_schedule="cosine", lr_final=0.1, ema_decay=0.999,
                              log_every=10, checkpoint_minutes=5.0, eval_images=100)
-    profiles = {  # only what differs from the engine's profile defaults (inpaintlib.profiles)
+    profiles = {  # only what differs from the engine's profile defaults (inpaintlib.training.profiles)
         "smoke": dict(batch_size=4, eval_images=4),
         "book": dict(steps=100, batch_size=16, log_every=5, eval_images=20),
     }
@@ -280,7 +280,7 @@ class ContextEncoderRecipe(Recipe):
         self.fill = mean_colour(dataset)
 
     def build_networks(self, settings):
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.losses.terms import WeightedLoss
 
         self.loss = WeightedLoss(**self.loss_weights)
         nets = {"generator": ContextEncoder(settings.image_size, fill=self.fill, bottleneck=self.bottleneck,
@@ -291,7 +291,7 @@ class ContextEncoderRecipe(Recipe):
         return nets
 
     def sample_masks(self, batch, height, width, generator):
-        from inpaintlib.masks import center_square_mask
+        from inpaintlib.data.masks import center_square_mask
 
         return center_square_mask(batch, height, width)
 
@@ -301,7 +301,7 @@ class ContextEncoderRecipe(Recipe):
         return fake, images[..., c, c]
 
     def discriminator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_discriminator_loss
+        from inpaintlib.losses.terms import bce_discriminator_loss
 
         with torch.no_grad():
             fake, real = self._fake_and_real_centers(nets, images, masks)
@@ -309,7 +309,7 @@ class ContextEncoderRecipe(Recipe):
         return loss, {"bce": loss.item()}
 
     def generator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_generator_loss
+        from inpaintlib.losses.terms import bce_generator_loss
 
         fake, real = self._fake_and_real_centers(nets, images, masks)
         # The hole is exactly the centre square, so the masked L2 is the mean squared error there.

@@ -2,8 +2,8 @@ r"""DeepFill v1: generative image inpainting with contextual attention (Yu et al
 
 What is new in this paper, and therefore new code:
 
-* :mod:`inpaintlib.contextual_attention`: the attention layer (Sec. 4);
-* :func:`inpaintlib.loss_weights.spatial_discount`: the discounted reconstruction weights (Sec. 3.1);
+* :mod:`inpaintlib.nn.contextual_attention`: the attention layer (Sec. 4);
+* :func:`inpaintlib.losses.pixel_weights.spatial_discount`: the discounted reconstruction weights (Sec. 3.1);
 * :class:`DeepFillV1Generator`: a coarse dilated network, then a refinement network with a dilated
   branch and a contextual-attention branch (Sec. 3.1 and Fig. 4), ELU everywhere;
 * :class:`DeepFillV1Recipe`: discounted L1 on the hole and L1 on the known pixels for both stages,
@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintlib.contextual_attention import ContextualAttention
-from inpaintlib.layers import conv_block
+from inpaintlib.nn.contextual_attention import ContextualAttention
+from inpaintlib.nn.layers import conv_block
 from inpaintlib.models.base import InpaintingModel
 
 
@@ -135,7 +135,7 @@ class GlobalLocalCritics(nn.Module):
         self.local_critic = WGANCritic(local_size, c, (1, 2, 4, 8))
 
     def crops(self, images, masks):
-        from inpaintlib.discriminators import crop_around_hole
+        from inpaintlib.nn.discriminators import crop_around_hole
 
         local, corners = crop_around_hole(images, masks, self.local_size)
         local_masks = torch.stack([masks[i, :, y:y + self.local_size, x:x + self.local_size]
@@ -150,7 +150,7 @@ class GlobalLocalCritics(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Phase, Recipe, TrainSettings, Update  # noqa: E402
+from inpaintlib.training.engine import Phase, Recipe, TrainSettings, Update  # noqa: E402
 
 
 class DeepFillV1Recipe(Recipe):
@@ -179,7 +179,7 @@ class DeepFillV1Recipe(Recipe):
                              lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9),
                              lr_schedule="cosine", lr_final=0.1, ema_decay=0.999, log_every=10,
                              checkpoint_minutes=5.0, eval_images=100)
-    profiles = {"book": dict(steps=40)}  # the rest: the engine's profile defaults (inpaintlib.profiles)
+    profiles = {"book": dict(steps=40)}  # the rest: the engine's profile defaults (inpaintlib.training.profiles)
     weights = {"hole_l1": 1.2, "known_l1": 1.2, "adversarial": 0.001}
     gamma = 0.99
     gp_weight = 10.0
@@ -191,8 +191,8 @@ class DeepFillV1Recipe(Recipe):
     eval_kinds = ("center", "ff10-20", "ff20-30", "ff30-40", "ff40-50")
 
     def build_networks(self, settings):
-        from inpaintlib.discriminators import check_no_batchnorm
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.nn.discriminators import check_no_batchnorm
+        from inpaintlib.losses.terms import WeightedLoss
 
         self.loss = WeightedLoss(self.weights)
         critics = check_no_batchnorm(GlobalLocalCritics(settings.image_size, settings.image_size // 2))
@@ -207,7 +207,7 @@ class DeepFillV1Recipe(Recipe):
                                Update("generator", "generator_loss")))]
 
     def sample_masks(self, batch, height, width, generator):
-        from inpaintlib.masks import random_rectangles_mask
+        from inpaintlib.data.masks import random_rectangles_mask
 
         return random_rectangles_mask(batch, height, width, num=1, generator=generator)
 
@@ -219,7 +219,7 @@ class DeepFillV1Recipe(Recipe):
 
     def discriminator_loss(self, nets, images, masks):
         """WGAN-GP for both critics, the penalty on the hole in fp32. Chapter 7 (GMCNN) reuses it."""
-        from inpaintlib.losses import gradient_penalty, wgan_critic_loss
+        from inpaintlib.losses.terms import gradient_penalty, wgan_critic_loss
 
         fake = self.completed(nets, images, masks)
         critics = nets["discriminator"]
@@ -234,8 +234,8 @@ class DeepFillV1Recipe(Recipe):
         return total, {"wgan_global": w["global"].detach(), "wgan_local": w["local"].detach(), "gp": gp.detach()}
 
     def generator_loss(self, nets, images, masks):
-        from inpaintlib.loss_weights import spatial_discount
-        from inpaintlib.losses import wgan_generator_loss
+        from inpaintlib.losses.pixel_weights import spatial_discount
+        from inpaintlib.losses.terms import wgan_generator_loss
 
         coarse, fine = nets["generator"].stages(images * (1 - masks), masks)
         disc = spatial_discount(masks, self.gamma)

@@ -29,7 +29,7 @@ from torch import nn
 
 from inpaintlib.models.base import InpaintingModel
 
-#: classical methods the refiner can start from (names of :data:`inpaintlib.baselines.BASELINES`)
+#: classical methods the refiner can start from (names of :data:`inpaintlib.evaluation.baselines.BASELINES`)
 BASES = ("telea", "navier_stokes", "biharmonic")
 
 
@@ -84,7 +84,7 @@ class FillRefiner(InpaintingModel):
 
     def __init__(self, base: str = "telea", width: int = 32, dilations=(2, 4, 8, 16), guides=()):
         super().__init__()
-        from inpaintlib.baselines import BASELINES
+        from inpaintlib.evaluation.baselines import BASELINES
 
         for name in (base, *guides):
             if name not in BASES:
@@ -126,7 +126,7 @@ class FillRefiner(InpaintingModel):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Recipe, TrainSettings  # noqa: E402
+from inpaintlib.training.engine import Recipe, TrainSettings  # noqa: E402
 
 
 class FillRefinerRecipe(Recipe):
@@ -143,14 +143,14 @@ class FillRefinerRecipe(Recipe):
     settings = TrainSettings(steps=2000, batch_size=16, image_size=128, resize_schedule=((0.0, 64), (0.75, 128)),
                              lr_g=5e-4, betas=(0.9, 0.999), lr_schedule="cosine", lr_final=0.1, ema_decay=0.999,
                              log_every=20, checkpoint_minutes=5.0, eval_images=100)
-    profiles = {"book": dict(steps=150, log_every=5)}  # the rest: the engine's defaults (inpaintlib.profiles)
+    profiles = {"book": dict(steps=150, log_every=5)}  # the rest: the engine's defaults (inpaintlib.training.profiles)
     base = "biharmonic"  # chosen by measurement in Chapter 0: the best start, for ~25 % fewer steps
     guides: tuple[str, ...] = ()
     width = 32
     dilations = (2, 4, 8, 16)
 
     def build_networks(self, settings):
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.losses.terms import WeightedLoss
 
         self.loss = WeightedLoss(l1=1.0)
         return {"generator": FillRefiner(self.base, self.width, self.dilations, self.guides)}
@@ -166,7 +166,7 @@ class FillRefinerRecipe(Recipe):
         return {"fills": self._fills.classical_fills(images * (1 - masks), masks)}
 
     def generator_loss(self, nets, images, masks, fills=None):
-        from inpaintlib.losses import masked_l1
+        from inpaintlib.losses.terms import masked_l1
 
         pred = nets["generator"](images * (1 - masks), masks, fills=fills)
         return self.loss(l1=masked_l1(pred, images, masks))
@@ -174,7 +174,7 @@ class FillRefinerRecipe(Recipe):
 
 def training_masks(batch: int, height: int, width: int, generator) -> torch.Tensor:
     """The fill refiner's training holes (see :class:`FillRefinerRecipe`), (B,1,H,W), 1 = hole."""
-    from inpaintlib.masks import _numpy_rng, free_form_mask_in_bucket, random_rectangles_mask
+    from inpaintlib.data.masks import _numpy_rng, free_form_mask_in_bucket, random_rectangles_mask
 
     rng = _numpy_rng(generator)
     out = []
@@ -207,9 +207,9 @@ def compare_starting_fills(images: torch.Tensor, masks: torch.Tensor, sizes=(64,
     """
     import time
 
-    from inpaintlib.baselines import BASELINES
-    from inpaintlib.compositing import composite
-    from inpaintlib.metrics import inpainting_metrics
+    from inpaintlib.evaluation.baselines import BASELINES
+    from inpaintlib.evaluation.compositing import composite
+    from inpaintlib.evaluation.metrics import inpainting_metrics
 
     scores = {}
     for base in BASES:

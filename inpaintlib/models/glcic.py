@@ -10,18 +10,18 @@ What is new in this paper, and therefore new code here:
   plus ``alpha`` times the GAN loss of a global + local discriminator, in **three phases**
   (Sec. 3.4, Algorithm 1).
 
-Shared pieces this chapter adds to the library: :func:`inpaintlib.layers.dilated_conv_stack`,
-:mod:`inpaintlib.receptive_field`, :class:`inpaintlib.discriminators.GlobalLocalDiscriminator`
-with :func:`~inpaintlib.discriminators.crop_around_hole`, and the fast-marching + Poisson
-post-processing in :mod:`inpaintlib.postprocess`.
+Shared pieces this chapter adds to the library: :func:`inpaintlib.nn.layers.dilated_conv_stack`,
+:mod:`inpaintlib.evaluation.receptive_field`, :class:`inpaintlib.nn.discriminators.GlobalLocalDiscriminator`
+with :func:`~inpaintlib.nn.discriminators.crop_around_hole`, and the fast-marching + Poisson
+post-processing in :mod:`inpaintlib.evaluation.postprocess`.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from inpaintlib.compositing import mask_image
-from inpaintlib.layers import conv_block, dilated_conv_stack, init_dcgan_weights
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.nn.layers import conv_block, dilated_conv_stack, init_dcgan_weights
 from inpaintlib.models.base import InpaintingModel
 
 #: the paper's dilation schedule; ``(1, 1, 1, 1)`` gives the same network without dilation
@@ -46,7 +46,7 @@ class CompletionNetwork(InpaintingModel):
     is the no-dilation ablation of the receptive-field figure).
 
     ``forward(..., postprocess=True)`` applies the paper's fast marching + Poisson blending
-    (:func:`inpaintlib.postprocess.fast_marching_poisson_blend`).
+    (:func:`inpaintlib.evaluation.postprocess.fast_marching_poisson_blend`).
     """
 
     name = "glcic"
@@ -72,7 +72,7 @@ class CompletionNetwork(InpaintingModel):
             conv_block(c(256), c(256), 3, 1, activation="relu"),
         )
         # Replaces the Context Encoder's fully connected bottleneck: see the receptive-field
-        # derivation in inpaintlib.receptive_field (exact for this trunk; through the decoder's
+        # derivation in inpaintlib.evaluation.receptive_field (exact for this trunk; through the decoder's
         # transposed convolutions a unit's field depends on its phase).
         self.dilated = dilated_conv_stack(c(256), self.dilations, activation="relu")
         self.decoder = nn.Sequential(
@@ -100,7 +100,7 @@ class CompletionNetwork(InpaintingModel):
         x = mask_image(masked_image, mask, self.fill)  # the paper: holes hold the mean pixel value
         pred = self.decoder(self.dilated(self.encoder(torch.cat([x, mask], dim=1))))
         if postprocess:
-            from inpaintlib.postprocess import fast_marching_poisson_blend
+            from inpaintlib.evaluation.postprocess import fast_marching_poisson_blend
 
             pred = fast_marching_poisson_blend(pred, masked_image, mask)
         return pred
@@ -109,7 +109,7 @@ class CompletionNetwork(InpaintingModel):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Phase, Recipe, TrainSettings, mean_colour  # noqa: E402
+from inpaintlib.training.engine import Phase, Recipe, TrainSettings, mean_colour  # noqa: E402
 
 
 class GLCICRecipe(Recipe):
@@ -162,8 +162,8 @@ class GLCICRecipe(Recipe):
         self.fill = mean_colour(dataset)
 
     def build_networks(self, settings):
-        from inpaintlib.discriminators import GlobalLocalDiscriminator
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.nn.discriminators import GlobalLocalDiscriminator
+        from inpaintlib.losses.terms import WeightedLoss
 
         self.loss = WeightedLoss(reconstruction=1.0, adversarial=self.alpha)
         s = settings.image_size
@@ -200,20 +200,20 @@ class GLCICRecipe(Recipe):
         return channels * ((lo + hi) / 2) ** 2
 
     def sample_masks(self, batch, height, width, generator):
-        from inpaintlib.masks import random_rectangles_mask
+        from inpaintlib.data.masks import random_rectangles_mask
 
         (min_h, max_h), (min_w, max_w) = self.hole_sides(height), self.hole_sides(width)
         return random_rectangles_mask(batch, height, width, num=1, min_size=(min_h, min_w),
                                       max_size=(max_h, max_w), generator=generator)
 
     def _completed(self, nets, images, masks):
-        from inpaintlib.compositing import composite
+        from inpaintlib.evaluation.compositing import composite
 
         pred = nets["generator"](images * (1 - masks), masks)
         return pred, composite(pred, images, masks)
 
     def discriminator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_discriminator_loss
+        from inpaintlib.losses.terms import bce_discriminator_loss
 
         with torch.no_grad():
             _, fake = self._completed(nets, images, masks)
@@ -223,7 +223,7 @@ class GLCICRecipe(Recipe):
         return loss, {"bce": loss.item()}
 
     def generator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_generator_loss, masked_l2
+        from inpaintlib.losses.terms import bce_generator_loss, masked_l2
 
         pred, completed = self._completed(nets, images, masks)
         rec = masked_l2(pred, images, masks)

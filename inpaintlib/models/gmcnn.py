@@ -4,8 +4,8 @@ What is new in this paper, and therefore new code:
 
 * :class:`GMCNNGenerator`: three columns (encoder-decoders) with 7x7, 5x5 and 3x3 kernels, each
   with dilated convolutions, whose full-resolution outputs are concatenated and decoded;
-* :class:`inpaintlib.id_mrf.IDMRFLoss`: the implicit diversified MRF loss on VGG features;
-* :func:`inpaintlib.loss_weights.confidence_weights`: the confidence-driven reconstruction weights;
+* :class:`inpaintlib.losses.id_mrf.IDMRFLoss`: the implicit diversified MRF loss on VGG features;
+* :func:`inpaintlib.losses.pixel_weights.confidence_weights`: the confidence-driven reconstruction weights;
 * :class:`GMCNNRecipe`: reconstruction first, then the ID-MRF and adversarial terms; the WGAN-GP
   global and local critics of Chapter 6 (:class:`~inpaintlib.models.deepfill_v1.GlobalLocalCritics`).
 
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintlib.layers import conv_block
+from inpaintlib.nn.layers import conv_block
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.models.deepfill_v1 import DeepFillV1Recipe
 
@@ -140,9 +140,9 @@ class GMCNNRecipe(DeepFillV1Recipe):
     mrf_layers = {"relu3_2": 1.0, "relu4_2": 2.0}
 
     def build_networks(self, settings):
-        from inpaintlib.discriminators import check_no_batchnorm
-        from inpaintlib.id_mrf import IDMRFLoss
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.nn.discriminators import check_no_batchnorm
+        from inpaintlib.losses.id_mrf import IDMRFLoss
+        from inpaintlib.losses.terms import WeightedLoss
         from inpaintlib.models.deepfill_v1 import GlobalLocalCritics
 
         self.loss = WeightedLoss(self.weights)
@@ -162,8 +162,8 @@ class GMCNNRecipe(DeepFillV1Recipe):
         return fake
 
     def generator_loss(self, nets, images, masks):
-        from inpaintlib.loss_weights import confidence_weights
-        from inpaintlib.losses import wgan_generator_loss
+        from inpaintlib.losses.pixel_weights import confidence_weights
+        from inpaintlib.losses.terms import wgan_generator_loss
 
         self._fake = None  # the generator changes after this step
         out = nets["generator"](images * (1 - masks), masks)

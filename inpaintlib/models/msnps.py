@@ -7,9 +7,9 @@ The model of Chapter 2. Two networks, used very differently:
   (leaky) ReLU everywhere. It is trained like the Context Encoder (L2 + adversarial) and gives a
   blurry but plausible fill. Only :class:`MSNPSContentRecipe` is new here, a recipe subclass that
   overrides exactly those attributes;
-* the **texture network** — a fixed, pretrained VGG (:mod:`inpaintlib.vgg`). Nothing is trained:
+* the **texture network** — a fixed, pretrained VGG (:mod:`inpaintlib.losses.vgg`). Nothing is trained:
   the *image* is optimised so that every feature patch in the hole looks like its nearest known
-  patch (:mod:`inpaintlib.patches`), while staying close to the content network's fill and
+  patch (:mod:`inpaintlib.losses.patches`), while staying close to the content network's fill and
   smooth (:class:`NeuralPatchSynthesis`).
 """
 from __future__ import annotations
@@ -42,12 +42,12 @@ import time  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from inpaintlib.compositing import composite  # noqa: E402
+from inpaintlib.evaluation.compositing import composite  # noqa: E402
 from inpaintlib.models.base import InpaintingModel  # noqa: E402
 
 #: the paper's VGG-19 layers for the texture term, and the VGG-16 taps that stand in for them
 #: (same names: both networks' third and fourth blocks start with the same layer, see
-#: :data:`inpaintlib.vgg.VGG19_TO_VGG16`)
+#: :data:`inpaintlib.losses.vgg.VGG19_TO_VGG16`)
 TEXTURE_LAYERS = ("relu3_1", "relu4_1")
 
 
@@ -68,7 +68,7 @@ class NeuralPatchSynthesis(InpaintingModel):
          released code compares relu4_2 features instead). It is 0 at the start of every
          scale, since its reference *is* the initial image;
        * :math:`E_t = \sum_{l} E_t^{(l)}`, the neural patch term of
-         :func:`inpaintlib.patches.patch_match_loss` at ``relu3_1`` and ``relu4_1`` (a sum
+         :func:`inpaintlib.losses.patches.patch_match_loss` at ``relu3_1`` and ``relu4_1`` (a sum
          over layers of means over hole patches; a layer without any known patch centre, as
          ``relu4_1`` of a 32 px image, adds nothing);
        * :math:`\Upsilon`, the squared total variation (``total_variation_loss(power=2)``), a
@@ -89,7 +89,7 @@ class NeuralPatchSynthesis(InpaintingModel):
     on its VGG-19's feature scale and do not transfer). With ``texture`` weight 0 (the
     smoothness-only ablation) the VGG is not run at all. ``similarity="cosine"`` matches
     patches by normalised cross-correlation, as the released code does (see
-    :mod:`inpaintlib.patches`). ``forward(..., trace=dict)`` fills
+    :mod:`inpaintlib.losses.patches`). ``forward(..., trace=dict)`` fills
     ``trace`` with the energy per evaluation, its scale, the image after each scale and the
     seconds per scale; ``forward(..., iterations=k)`` overrides the budget.
     """
@@ -118,7 +118,7 @@ class NeuralPatchSynthesis(InpaintingModel):
     @property
     def vgg(self):
         """The process-wide frozen VGG-16, not a submodule: a measuring device, never saved."""
-        from inpaintlib.vgg import pretrained_vgg16
+        from inpaintlib.losses.vgg import pretrained_vgg16
 
         return pretrained_vgg16()
 
@@ -129,7 +129,7 @@ class NeuralPatchSynthesis(InpaintingModel):
         hole unit, or no patch centred outside the hole (``relu4_1`` of a 32 px image: a 4x4
         map), is left out.
         """
-        from inpaintlib.patches import feature_mask, has_keys, patch_match_loss
+        from inpaintlib.losses.patches import feature_mask, has_keys, patch_match_loss
 
         terms = {}
         for name, f in self.vgg.to(x.device)(x, self.layers).items():
@@ -146,7 +146,7 @@ class NeuralPatchSynthesis(InpaintingModel):
         ``texture``, ``tv``, ``total`` and ``texture/<layer>`` per layer, as floats. With
         texture weight 0 the VGG is skipped (its term is reported as 0).
         """
-        from inpaintlib.losses import WeightedLoss, masked_l2, total_variation_loss
+        from inpaintlib.losses.terms import WeightedLoss, masked_l2, total_variation_loss
 
         per_layer = self.texture_terms(x, mask) if self.weights["texture"] != 0 else {}
         texture = sum(per_layer.values(), x.new_zeros(()))

@@ -6,12 +6,12 @@ What is new in this paper, and therefore new code here:
   **dilated residual blocks** at 1/4 resolution, two upsampling layers back) whose upsampling
   layers are *interpolated convolutions* (resize, then convolve) rather than transposed ones;
 * the discriminator with **shared layers and two heads**, a global one (one score per image)
-  and a PatchGAN one (a map of scores, one per patch): :class:`inpaintlib.discriminators.GlobalPatchDiscriminator`;
+  and a PatchGAN one (a map of scores, one per patch): :class:`inpaintlib.nn.discriminators.GlobalPatchDiscriminator`;
 * :class:`PGGANRecipe` — :math:`\lambda_1 L_{rec} + \lambda_2 L_{g\_adv} + \lambda_3 L_{p\_adv}`.
 
-Shared pieces this chapter adds to the library: :class:`inpaintlib.layers.ResidualBlock`,
-:class:`inpaintlib.layers.InterpolatedConv2d`, and the two discriminators in
-:mod:`inpaintlib.discriminators` (the PatchGAN is reused by Chapters 9 and 10).
+Shared pieces this chapter adds to the library: :class:`inpaintlib.nn.layers.ResidualBlock`,
+:class:`inpaintlib.nn.layers.InterpolatedConv2d`, and the two discriminators in
+:mod:`inpaintlib.nn.discriminators` (the PatchGAN is reused by Chapters 9 and 10).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintlib.compositing import mask_image
-from inpaintlib.layers import InterpolatedConv2d, ResidualBlock, conv_block, init_dcgan_weights
+from inpaintlib.evaluation.compositing import mask_image
+from inpaintlib.nn.layers import InterpolatedConv2d, ResidualBlock, conv_block, init_dcgan_weights
 from inpaintlib.models.base import InpaintingModel
 
 #: dilation of each residual block of the shipped generator (the book's choice, see the chapter)
@@ -96,7 +96,7 @@ class PGGANGenerator(InpaintingModel):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Phase, Recipe, TrainSettings, mean_colour  # noqa: E402
+from inpaintlib.training.engine import Phase, Recipe, TrainSettings, mean_colour  # noqa: E402
 
 
 class PGGANRecipe(Recipe):
@@ -130,7 +130,7 @@ class PGGANRecipe(Recipe):
     settings = TrainSettings(steps=1000, batch_size=16, image_size=128, resize_schedule=((0.0, 64), (0.4, 128)),
                              lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), lr_schedule="cosine", lr_final=0.1,
                              ema_decay=0.999, log_every=10, checkpoint_minutes=5.0, eval_images=100)
-    profiles = {"smoke": dict(steps=4)}  # the rest: the engine's profile defaults (inpaintlib.profiles)
+    profiles = {"smoke": dict(steps=4)}  # the rest: the engine's profile defaults (inpaintlib.training.profiles)
     weights = {"reconstruction": 0.995, "global_adversarial": 0.0025, "patch_adversarial": 0.0025}
     heads = ("global", "patch")
     width = 0.5
@@ -143,8 +143,8 @@ class PGGANRecipe(Recipe):
         self.fill = mean_colour(dataset)
 
     def build_networks(self, settings):
-        from inpaintlib.discriminators import GlobalPatchDiscriminator
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.nn.discriminators import GlobalPatchDiscriminator
+        from inpaintlib.losses.terms import WeightedLoss
 
         self.loss = WeightedLoss(self.weights)
         return {
@@ -158,12 +158,12 @@ class PGGANRecipe(Recipe):
                 Phase("joint", train=("generator", "discriminator"), fraction=split["joint"])]
 
     def sample_masks(self, batch, height, width, generator):
-        from inpaintlib.masks import random_rectangles_mask
+        from inpaintlib.data.masks import random_rectangles_mask
 
         return random_rectangles_mask(batch, height, width, num=1, generator=generator)
 
     def discriminator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_discriminator_loss
+        from inpaintlib.losses.terms import bce_discriminator_loss
 
         with torch.no_grad():
             fake = nets["generator"](images * (1 - masks), masks)
@@ -174,7 +174,7 @@ class PGGANRecipe(Recipe):
         return total, {k: v.detach() for k, v in parts.items()}
 
     def generator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_generator_loss
+        from inpaintlib.losses.terms import bce_generator_loss
 
         pred = nets["generator"](images * (1 - masks), masks)
         terms = {"reconstruction": F.l1_loss(pred, images)}  # 1/(WHC) |x^ - x|_1, whole image

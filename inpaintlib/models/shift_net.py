@@ -2,10 +2,10 @@ r"""Shift-Net: image inpainting via deep feature rearrangement (Yan et al., ECCV
 
 What is new in this paper, and therefore new code here:
 
-* the **shift-connection layer** (:mod:`inpaintlib.shift`): at one level of a U-Net decoder,
+* the **shift-connection layer** (:mod:`inpaintlib.nn.shift`): at one level of a U-Net decoder,
   every hole position copies the encoder feature of the known position most similar to its
   own decoder feature, and the next layer reads [decoder, encoder, shifted];
-* the **guidance loss** (:func:`inpaintlib.shift.guidance_loss`): the decoder feature in the
+* the **guidance loss** (:func:`inpaintlib.nn.shift.guidance_loss`): the decoder feature in the
   hole is pulled towards the ground truth's encoder feature at the same level;
 * :class:`ShiftNetGenerator` — a U-Net (Ronneberger et al.; pix2pix's) with the shift at the
   level where the feature map is 1/8 of the image's side, and :class:`ShiftNetRecipe`,
@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintlib.layers import init_dcgan_weights
+from inpaintlib.nn.layers import init_dcgan_weights
 from inpaintlib.models.base import InpaintingModel
-from inpaintlib.shift import ShiftConnection, feature_mask
+from inpaintlib.nn.shift import ShiftConnection, feature_mask
 
 
 class ShiftNetGenerator(InpaintingModel):
@@ -119,7 +119,7 @@ class ShiftNetGenerator(InpaintingModel):
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.train import Recipe, TrainSettings  # noqa: E402
+from inpaintlib.training.engine import Recipe, TrainSettings  # noqa: E402
 
 
 class ShiftNetRecipe(Recipe):
@@ -132,7 +132,7 @@ class ShiftNetRecipe(Recipe):
 
     the paper's weights (the reference code's 100 / 1 / 0.2 divided by 100, before the extra
     terms it adds); the L1 is a mean over the whole output, :math:`\mathcal L_g` a mean over
-    the hole positions and channels at the shift level (:func:`inpaintlib.shift.guidance_loss`),
+    the hole positions and channels at the shift level (:func:`inpaintlib.nn.shift.guidance_loss`),
     :math:`\mathcal L_{adv}` the non-saturating BCE of a PatchGAN on the whole output. Masks:
     the centre square of half the side (64x64 at 128 px), as the reference trains. Adam 2e-4,
     betas (0.5, 0.999) (the reference's), cosine decay, a moving average of the generator.
@@ -148,20 +148,20 @@ class ShiftNetRecipe(Recipe):
     eval_kinds = ("center", "ff10-20", "ff20-30", "ff30-40", "ff40-50")
 
     def build_networks(self, settings):
-        from inpaintlib.discriminators import PatchDiscriminator
-        from inpaintlib.losses import WeightedLoss
+        from inpaintlib.nn.discriminators import PatchDiscriminator
+        from inpaintlib.losses.terms import WeightedLoss
 
         self.loss = WeightedLoss(self.weights)
         return {"generator": ShiftNetGenerator(shift=self.shift),
                 "discriminator": PatchDiscriminator(width=self.discriminator_width)}
 
     def sample_masks(self, batch, height, width, generator):
-        from inpaintlib.masks import center_square_mask
+        from inpaintlib.data.masks import center_square_mask
 
         return center_square_mask(batch, height, width)
 
     def discriminator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_discriminator_loss
+        from inpaintlib.losses.terms import bce_discriminator_loss
 
         with torch.no_grad():
             fake = nets["generator"](images * (1 - masks), masks)
@@ -170,8 +170,8 @@ class ShiftNetRecipe(Recipe):
         return loss, {"bce": loss.detach()}
 
     def generator_loss(self, nets, images, masks):
-        from inpaintlib.losses import bce_generator_loss
-        from inpaintlib.shift import guidance_loss
+        from inpaintlib.losses.terms import bce_generator_loss
+        from inpaintlib.nn.shift import guidance_loss
 
         g = nets["generator"]
         pred, level = g(images * (1 - masks), masks, return_features=True)

@@ -4,7 +4,7 @@ Defined in Chapter 0 (Foundations).
 
 The protocol (the same for every model and baseline in the book):
 
-1. The output is composited first (`inpaintlib.compositing.composite`), so known pixels equal
+1. The output is composited first (`inpaintlib.evaluation.compositing.composite`), so known pixels equal
    the ground truth exactly.
 2. **L1 and L2 over the hole**: mean absolute / squared error over the hole pixels only (all three
    channels, values in [0, 1]), reported in percent like the Context Encoder paper. Averaging

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintlib.layers import check_feature_pair
+from inpaintlib.nn.layers import check_feature_pair
 
 __all__ = ["attention_propagation", "contextual_attention", "ContextualAttention", "attention_offsets"]
 

@@ -2,7 +2,7 @@ r"""Training budgets and everything scheduled over them. Defined in Chapter 0 (F
 
 A run has a **budget**. The book's is counted in **training FLOPs** (``equal`` profile: 1 PFLOP
 per model, ``gpu``: 16 PFLOP): every network's forward and backward passes, counted by
-:mod:`inpaintlib.flops`. A fair comparison of architectures is one at equal compute, and FLOPs
+:mod:`inpaintlib.training.flops`. A fair comparison of architectures is one at equal compute, and FLOPs
 are the same on a laptop and on a GPU, where minutes are not (a CPU without bfloat16 makes 3.3x
 fewer steps in a minute) and steps are not either (a DeepFill v1 step costs 40 Context Encoder
 steps). The engine measures the cost of a step of each phase at each crop size once, then turns

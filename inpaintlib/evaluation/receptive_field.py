@@ -42,7 +42,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from inpaintlib.upsampling import phase_taps
+from inpaintlib.nn.upsampling import phase_taps
 
 __all__ = ["LayerGeometry", "receptive_field", "layer_geometry", "unit_field",
            "measured_receptive_field"]

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintlib.layers import check_feature_pair
+from inpaintlib.nn.layers import check_feature_pair
 
 __all__ = ["feature_mask", "shift_indices", "shift_connection", "ShiftConnection", "guidance_loss"]
 

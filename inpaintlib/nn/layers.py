@@ -103,7 +103,7 @@ class InterpolatedConv2d(nn.Module):
     Defined in Chapter 4 (PGGAN). ``scale`` is the resize factor before the convolution:
 
     * ``scale=2`` doubles the map: an **upsampling** layer without the transposed convolution's
-      phases (:mod:`inpaintlib.upsampling`), so a flat input stays flat (no checkerboard);
+      phases (:mod:`inpaintlib.nn.upsampling`), so a flat input stays flat (no checkerboard);
     * ``scale=1/d`` with ``back=True`` shrinks the map by ``d``, convolves, and resizes the
       result back to the input's size: a 3x3 kernel then spans at least ``3d`` input pixels
       (more, with the interpolation filters' width), an alternative to a 3x3 convolution with

@@ -80,7 +80,7 @@ class IDMRFLoss(nn.Module):
 
     Defined in Chapter 7 (GMCNN). The reference uses VGG-19's relu3_2 and relu4_2 (its
     "style" layers) plus relu4_2 again (its "content" layer), each weight 1: relu4_2 counts
-    twice. The book's VGG-16 (:mod:`inpaintlib.vgg`) has layers of the same names, at the same
+    twice. The book's VGG-16 (:mod:`inpaintlib.losses.vgg`) has layers of the same names, at the same
     resolutions (1/4 and 1/8) and widths (256, 512); it is shallower per block, so they are
     the nearest taps, not the same features.
     """
@@ -94,7 +94,7 @@ class IDMRFLoss(nn.Module):
     @property
     def vgg(self):
         if self._vgg is None:
-            from inpaintlib.vgg import pretrained_vgg16
+            from inpaintlib.losses.vgg import pretrained_vgg16
 
             self._vgg = pretrained_vgg16()
         return self._vgg

@@ -2,7 +2,7 @@ r"""Post-processing of a network's fill: fast marching, then Poisson blending.
 
 Defined in Chapter 3 (GLCIC). Iizuka et al. (2017, Sec. 3.4) blend the completed region into
 its surroundings with "simple post-processing": the hole is first filled by the fast marching
-method (Telea 2004, :mod:`inpaintlib.baselines`), which gives boundary colours that continue the
+method (Telea 2004, :mod:`inpaintlib.evaluation.baselines`), which gives boundary colours that continue the
 known pixels; then Poisson image editing (Pérez et al. 2003) replaces the hole by the image
 whose *gradients* are the network's and whose values on the hole's border are those of the
 fast-marching image:

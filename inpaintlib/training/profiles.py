@@ -6,7 +6,7 @@ Defined in Chapter 0 (Foundations).
 * ``book`` — about a minute of live training on a laptop CPU: what the rendered book runs.
 * ``equal`` — **the book's equal budget**: every shipped model and every ablation of every chapter
   trains for :data:`EQUAL_BUDGET_FLOPS` training FLOPs (1 PFLOP: every network's forward and
-  backward passes, counted by :mod:`inpaintlib.flops`). The engine turns it into the same step
+  backward passes, counted by :mod:`inpaintlib.training.flops`). The engine turns it into the same step
   plan on any CPU or GPU, so a shipped checkpoint is reproducible anywhere, and a comparison of
   architectures is one at equal compute. (About an hour on the book's 2-core CPU with bfloat16,
   a minute or two on a data-centre GPU.)

@@ -10,7 +10,7 @@ Overview:
   variant of Partial Convolutions in Chapter 8);
 * adversarial: BCE / non-saturating GAN (Chapter 1), WGAN with gradient penalty (Chapter 6),
   hinge (Chapter 10);
-* feature losses on a frozen network (``inpaintlib.vgg``): ``perceptual_loss``,
+* feature losses on a frozen network (``inpaintlib.losses.vgg``): ``perceptual_loss``,
   ``gram_matrix``, ``style_loss`` (Chapter 8), ``total_variation_loss`` (Chapter 2, masked in
   Chapter 8);
 * ``WeightedLoss``: the named, weighted sum that every training loop logs (Chapter 1).
@@ -285,7 +285,7 @@ def perceptual_loss(
     r"""L1 distance between two dicts of features, averaged (or summed) over layers.
 
     Defined in Chapter 8 (Partial Convolutions). With $\Psi_p$ the features at layer $p$
-    (e.g. from ``inpaintlib.vgg.VGG16Features``),
+    (e.g. from ``inpaintlib.losses.vgg.VGG16Features``),
 
     $$\mathcal{L}_{\text{perc}} = \frac{1}{P}\sum_{p=1}^{P}
         \frac{\|\Psi_p(a) - \Psi_p(b)\|_1}{N_{\Psi_p}},$$

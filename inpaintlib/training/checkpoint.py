@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from inpaintlib.api import inpaint
-from inpaintlib.data import load_test_masks, load_test_set
+from inpaintlib.data.photos import load_test_masks, load_test_set
 
 FORMAT = "inpaintlib-checkpoint-1"
 

@@ -13,7 +13,7 @@ A reader who has CelebA or Places2 on disk passes ``root=`` to ``InpaintingImage
 same crops from their own folder.
 
 Images come out as float tensors in [0, 1], (3, H, W) per item or (N, 3, H, W) per batch; masks
-as float tensors (N, 1, H, W) in {0, 1} with 1 = hole (see ``inpaintlib.masks``).
+as float tensors (N, 1, H, W) in {0, 1} with 1 = hole (see ``inpaintlib.data.masks``).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ __all__ = [
 
 #: The repository's ``data/`` folder, resolved from this package's location; the environment
 #: variable ``INPAINT_DATA_DIR`` overrides it (read again on every call, see ``data_dir``).
-DATA_DIR = Path(os.environ.get("INPAINT_DATA_DIR") or Path(__file__).resolve().parent.parent / "data")
+DATA_DIR = Path(os.environ.get("INPAINT_DATA_DIR") or Path(__file__).resolve().parents[2] / "data")
 SPLITS = ("train", "val", "test")
 TEST_MASK_KINDS = ("center", "ff10-20", "ff20-30", "ff30-40", "ff40-50")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
@@ -70,7 +70,7 @@ def data_dir() -> Path:
     notebook can point the library at another copy of the data by setting the variable.
     """
     env = os.environ.get("INPAINT_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Used by Chapter 0 and by ``make bench``: a few real steps of the engine (data, masks, forward,
 backward, optimiser), so the number includes everything a training step costs; the FLOPs of a
-step are counted by :mod:`inpaintlib.flops`, so FLOP/s say how well this machine runs each
+step are counted by :mod:`inpaintlib.training.flops`, so FLOP/s say how well this machine runs each
 recipe, and the equal budget's step plan turns them into a predicted wall time.
 """
 from __future__ import annotations
@@ -31,12 +31,12 @@ def training_speed(recipe, size: int, batch: int = 16, precision: str = "fp32", 
     """``{"steps_per_s", "crops_per_s", "pixels_per_s", "flops_per_step", "flops_per_s"}`` of ``recipe``
     at ``size`` px crops (in its first phase, or in ``phase``).
 
-    Runs ``steps + 1`` steps through :func:`inpaintlib.train.train` (no checkpoint, no
+    Runs ``steps + 1`` steps through :func:`inpaintlib.training.engine.train` (no checkpoint, no
     evaluation) and divides by the training time of the last ``steps`` (the first step pays for
     one-off allocations). Run with nothing else on the machine: two jobs on two cores halve each
     other.
     """
-    from inpaintlib.train import train
+    from inpaintlib.training.engine import train
 
     if phase is not None:
         recipe = only_phase(recipe, phase)
@@ -60,7 +60,7 @@ def equal_budget_forecast(recipe, precision: str, steps: int = 2, profile: str =
     """
     from collections import Counter
 
-    from inpaintlib.train import plan_budget
+    from inpaintlib.training.engine import plan_budget
 
     plan, phases = plan_budget(type(recipe)(), profile)
     settings = recipe.settings_for(profile)

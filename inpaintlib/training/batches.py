@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import torch
 
-from inpaintlib.precision import to_channels_last
+from inpaintlib.training.precision import to_channels_last
 
 
 def default_workers(device: torch.device) -> int:
@@ -65,7 +65,7 @@ class BatchStream:
         self._loader = None
 
     def dataset(self, size: int):
-        from inpaintlib.data import InpaintingImages
+        from inpaintlib.data.photos import InpaintingImages
 
         if size not in self.datasets:
             self.datasets[size] = InpaintingImages(split="train", size=size, length=10**12, seed=self.seed,

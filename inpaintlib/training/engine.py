@@ -6,17 +6,17 @@ its masks, its losses and its phases) and calls :func:`train`.
 What the engine does for every recipe:
 
 * **a budget** in steps (``smoke``, ``book``: reproducible to the bit) or in wall-clock minutes
-  (``cpu``: the book's equal budget; ``gpu``), see :mod:`inpaintlib.schedules`. Phases,
+  (``cpu``: the book's equal budget; ``gpu``), see :mod:`inpaintlib.training.schedules`. Phases,
   learning-rate schedule and progressive resizing are fractions of the budget;
 * **speed**: bfloat16 autocast around the networks' forward passes where the hardware has
   bfloat16 arithmetic (losses, gradient penalty and optimiser step stay float32; see
-  :mod:`inpaintlib.precision`), channels-last memory, a fixed number of threads, loss values
+  :mod:`inpaintlib.training.precision`), channels-last memory, a fixed number of threads, loss values
   kept as tensors until they are logged;
 * **phases made of updates**: a :class:`Phase` lists :class:`Update` s, each naming a network,
   the recipe's loss for it and how many times to repeat it, optionally on a fresh batch each
   time (WGAN-GP: 5 critic updates per generator update). A phase may run a hook when it starts
   (e.g. Partial Convolutions' fine-tuning: lower learning rate, encoder BatchNorm frozen);
-* **an exponential moving average** of the generator (:mod:`inpaintlib.ema`), evaluated and
+* **an exponential moving average** of the generator (:mod:`inpaintlib.training.ema`), evaluated and
   shipped instead of the last iterate;
 * seeds everything: the same seed and step budget give the same run on the CPU, and a resumed
   run continues bit-identically where the uninterrupted one would be: the data and the masks of
@@ -48,13 +48,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from inpaintlib.batches import BatchStream, default_workers
-from inpaintlib.checkpoint import read_checkpoint, save_checkpoint
-from inpaintlib.ema import ExponentialMovingAverage
-from inpaintlib.precision import autocast_networks, cpu_name, resolve_precision
-from inpaintlib.progress import progress_bar
-from inpaintlib.profiles import PROFILE_DEFAULTS, current_profile, default_device, seed_everything
-from inpaintlib.schedules import Budget, StepPlan, flop_step_plan, lr_factor, phase_boundaries, value_at
+from inpaintlib.training.batches import BatchStream, default_workers
+from inpaintlib.training.checkpoint import read_checkpoint, save_checkpoint
+from inpaintlib.training.ema import ExponentialMovingAverage
+from inpaintlib.training.precision import autocast_networks, cpu_name, resolve_precision
+from inpaintlib.training.progress import progress_bar
+from inpaintlib.training.profiles import PROFILE_DEFAULTS, current_profile, default_device, seed_everything
+from inpaintlib.training.schedules import Budget, StepPlan, flop_step_plan, lr_factor, phase_boundaries, value_at
 
 
 @dataclass
@@ -63,7 +63,7 @@ class TrainSettings:
 
     The budget is ``flops`` (training FLOPs, the book's equal budget) when set, else ``minutes``
     (wall clock, training time only) when set, else ``steps``. ``workers``: processes that make
-    the batches ahead of the steps (None: :func:`inpaintlib.batches.default_workers`).
+    the batches ahead of the steps (None: :func:`inpaintlib.training.batches.default_workers`).
     ``resize_schedule`` is progressive resizing, ``((start_fraction, crop_px), ...)``; empty
     means ``image_size`` throughout. ``lrs`` overrides the learning rate of any network by name
     (``lr_g`` / ``lr_d`` are the generator's / every other network's default).
@@ -380,7 +380,7 @@ def draws_per_step(updates) -> int:
 
 def measure_step_costs(recipe: Recipe, nets, phases: list[Phase], settings: TrainSettings, stream,
                        known: dict[str, int] | None = None):
-    """``cost(phase_index, size)``: the training FLOPs of one step (:func:`inpaintlib.flops.step_flops`),
+    """``cost(phase_index, size)``: the training FLOPs of one step (:func:`inpaintlib.training.flops.step_flops`),
     counted once per (phase, crop size) on batch 0 at that size, with copies of the recipe and the
     networks (the run's own are never touched). ``known``: counts from a checkpoint (``"phase@size"``).
 
@@ -389,7 +389,7 @@ def measure_step_costs(recipe: Recipe, nets, phases: list[Phase], settings: Trai
     """
     import copy
 
-    from inpaintlib.flops import step_flops
+    from inpaintlib.training.flops import step_flops
 
     counted: dict[str, int] = dict(known or {})
     probe: dict[str, Any] = {}
@@ -447,7 +447,7 @@ def train(
     deadline: float | None = None,
     **overrides,
 ) -> TrainResult:
-    """Train ``recipe`` with the settings of ``profile`` (see :mod:`inpaintlib.profiles`).
+    """Train ``recipe`` with the settings of ``profile`` (see :mod:`inpaintlib.training.profiles`).
 
     Defined in Chapter 0 (Foundations).
 
@@ -623,7 +623,7 @@ def train(
         result_nets["generator"] = ema.module
     metrics = None
     if finished and evaluate and settings.eval_images and rank == 0:
-        from inpaintlib.evaluation import evaluate_model
+        from inpaintlib.evaluation.fixed_test_set import evaluate_model
 
         metrics = evaluate_model(result_nets["generator"], kinds=recipe.eval_kinds, n=settings.eval_images,
                                  progress=False)
@@ -668,7 +668,7 @@ class _Run:
             "steps_per_s": round(step / seconds, 3) if seconds > 0 else None,
             "step_seconds": [round(t, 4) for t in self.recent_steps],  # the last (up to) 20 steps
             "batches_drawn": int(drawn),
-            # training FLOPs (inpaintlib.flops): the total so far, each (phase, crop size)'s step
+            # training FLOPs (inpaintlib.training.flops): the total so far, each (phase, crop size)'s step
             "flops": float(self.flops_done),
             "flop_budget": self.budget.flops,
             "flops_per_step": dict(self.cost.counted),

@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from inpaintlib.checkpoint import read_checkpoint, ship_checkpoint
+from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
 
 
 def shipped_recipes() -> list[str]:
@@ -44,7 +44,7 @@ def shipped_recipes() -> list[str]:
 
 def _run(name: str, profile: str, out: Path, ship_to: Path, deadline, device, progress, overrides) -> str:
     from inpaintlib.registry import recipe_for
-    from inpaintlib.train import train
+    from inpaintlib.training.engine import train
 
     ckpt_path = out / f"{name}.pt"
     previous = read_checkpoint(ckpt_path) if ckpt_path.is_file() else None

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from inpaintlib.compositing import mask_image
+from inpaintlib.evaluation.compositing import mask_image
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -68,7 +68,7 @@ def loss_curves(history: dict[str, list], keys=None, title: str = "Training loss
                 phases: bool = True, ax=None):
     """Plot each loss term of a training history against the optimisation step, one panel per term.
 
-    Defined in Chapter 0 (Foundations). ``history`` is what :func:`inpaintlib.train.train`
+    Defined in Chapter 0 (Foundations). ``history`` is what :func:`inpaintlib.training.engine.train`
     records (also stored in checkpoints). Phase changes (e.g. GLCIC's three phases) are drawn as
     vertical lines. Losses are unitless; the x axis is in optimisation steps.
     """
@@ -127,13 +127,13 @@ def heat_map(values, title: str = "", label: str = "", ax=None, cmap: str = "vir
 def budget_schedule(settings, phases, title: str = "What the budget is spent on"):
     """Learning-rate factor, crop size and phases of a run against the fraction of its budget.
 
-    Defined in Chapter 0 (Foundations). ``settings`` is a :class:`inpaintlib.train.TrainSettings`
+    Defined in Chapter 0 (Foundations). ``settings`` is a :class:`inpaintlib.training.engine.TrainSettings`
     and ``phases`` the recipe's phases for it; everything is drawn against the share of the
     budget (0-100 %), which is what the engine schedules by.
     """
     import matplotlib.pyplot as plt
 
-    from inpaintlib.schedules import lr_factor, phase_boundaries, value_at
+    from inpaintlib.training.schedules import lr_factor, phase_boundaries, value_at
 
     p = np.linspace(0, 1, 401)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))

@@ -5,7 +5,7 @@ Defined in Chapter 0 (Foundations).
 The fixed test set (``data/testset``) is ~100 crops of 128x128 from photos never used for
 training, each with committed masks: the 64x64 centre square and one free-form mask per
 hole-ratio bucket (10-20, 20-30, 30-40, 40-50 %). Every number in the book's tables comes from
-:func:`evaluate_model`, with the protocol of :mod:`inpaintlib.metrics` (composite first; L1/L2
+:func:`evaluate_model`, with the protocol of :mod:`inpaintlib.evaluation.metrics` (composite first; L1/L2
 over the hole, PSNR/SSIM over the image).
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from inpaintlib.api import inpaint
-from inpaintlib.compositing import composite
-from inpaintlib.metrics import inpainting_metrics
-from inpaintlib.progress import progress_iter
+from inpaintlib.evaluation.compositing import composite
+from inpaintlib.evaluation.metrics import inpainting_metrics
+from inpaintlib.training.progress import progress_iter
 
 METRIC_LABELS = {"l1_%": "L1 (%)", "l2_%": "L2 (%)", "psnr_db": "PSNR (dB)", "ssim": "SSIM"}
 
@@ -44,13 +44,13 @@ _LIBRARIES = ("torch", "torchmetrics", "numpy", "opencv-python", "opencv-python-
 def cache_dir() -> Path:
     """The folder of cached results: ``$INPAINT_CACHE_DIR`` if set, else the repository's ``.cache/eval``.
 
-    Defined in Chapter 0 (Foundations). Read at every call, like :func:`inpaintlib.data.data_dir`,
+    Defined in Chapter 0 (Foundations). Read at every call, like :func:`inpaintlib.data.photos.data_dir`,
     so a test or a notebook can measure into another folder by setting the variable.
     """
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env)
-    from inpaintlib.data import DATA_DIR
+    from inpaintlib.data.photos import DATA_DIR
 
     return Path(DATA_DIR).parent / ".cache" / "eval"
 
@@ -115,7 +115,7 @@ def _code_hash(model) -> str:
 def _test_set_hash(kind: str, n: int) -> str:
     """The sha256 of the first ``n`` test crops and of their ``kind`` masks, from the manifest: a
     regenerated test set must not be answered with the old one's numbers."""
-    from inpaintlib.data import load_test_manifest
+    from inpaintlib.data.photos import load_test_manifest
 
     manifest = load_test_manifest()
     rows = manifest["images"][:n] + manifest["masks"].get(kind, [])[:n]
@@ -171,7 +171,7 @@ def evaluate_model(
     """Mean metrics of ``model`` on the fixed test set: ``{kind: {"l1_%": .., "l2_%": .., "psnr_db": .., "ssim": ..}}``.
 
     Defined in Chapter 0 (Foundations). ``kinds``: mask kinds (default: all, see
-    :data:`inpaintlib.data.TEST_MASK_KINDS`); ``n``: the first ``n`` test crops only. A kind the
+    :data:`inpaintlib.data.photos.TEST_MASK_KINDS`); ``n``: the first ``n`` test crops only. A kind the
     model cannot fill (e.g. a free-form mask for the Context Encoder, whose hole must lie in the
     centre) maps to ``None``. Results of baselines and shipped checkpoints are cached in
     ``.cache/eval`` (``$INPAINT_CACHE_DIR`` if set; delete it to recompute), keyed by the weights,
@@ -179,7 +179,7 @@ def evaluate_model(
     ``inpaint``, compositing, the metrics), so an edit never meets a stale number.
     ``per_image=True`` returns lists instead of means.
     """
-    from inpaintlib.data import TEST_MASK_KINDS, load_test_masks, load_test_set
+    from inpaintlib.data.photos import TEST_MASK_KINDS, load_test_masks, load_test_set
 
     if isinstance(model, str):
         from inpaintlib.registry import load_pretrained
@@ -260,8 +260,8 @@ def validation_crops(n: int = 48, seed: int = 5) -> tuple[torch.Tensor, dict[str
     test set's recipe (the centre square; free-form masks in each hole-ratio bucket), drawn with
     ``seed``.
     """
-    from inpaintlib.data import InpaintingImages
-    from inpaintlib.masks import center_square_mask, free_form_mask_in_bucket
+    from inpaintlib.data.photos import InpaintingImages
+    from inpaintlib.data.masks import center_square_mask, free_form_mask_in_bucket
 
     val = InpaintingImages(split="val", size=128, length=n, seed=seed)
     images = torch.stack([val[i] for i in range(n)])

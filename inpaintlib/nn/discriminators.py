@@ -26,8 +26,8 @@ import math
 import torch
 from torch import nn
 
-from inpaintlib.layers import conv_block, init_dcgan_weights
-from inpaintlib.masks import mask_bbox
+from inpaintlib.nn.layers import conv_block, init_dcgan_weights
+from inpaintlib.data.masks import mask_bbox
 
 __all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator", "check_no_batchnorm",
            "GlobalPatchDiscriminator", "PatchDiscriminator"]

@@ -21,7 +21,7 @@ its backward computes the gradient of the input (:math:`F`, skipped where the in
 gradient, e.g. the first layer of a network fed with images) and of the weights (:math:`F`).
 So forward + backward is about 3 forward passes.
 
-**The gradient penalty** (WGAN-GP, :func:`inpaintlib.losses.gradient_penalty`; DeepFill v1 and
+**The gradient penalty** (WGAN-GP, :func:`inpaintlib.losses.terms.gradient_penalty`; DeepFill v1 and
 GMCNN critics) differentiates a gradient: ``torch.autograd.grad(..., create_graph=True)``, then
 a backward pass through that graph. Under ``FlopCounterMode`` this fails (torch 2.x) with
 "A leaf node was passed to _will_engine_execute_node but we are currently running
@@ -167,7 +167,7 @@ def _count_update(recipe, nets, update, images, masks) -> tuple[int, tuple[torch
 
 def update_flops(recipe, nets: dict[str, nn.Module], update, images: torch.Tensor,
                  masks: torch.Tensor) -> int:
-    """FLOPs of one :class:`~inpaintlib.train.Update` of a step: ``update.repeats`` times the
+    """FLOPs of one :class:`~inpaintlib.training.engine.Update` of a step: ``update.repeats`` times the
     loss's forward passes (every network it runs, frozen VGG-16 and no-grad passes included)
     and its backward pass. Defined in Chapter 0 (Foundations).
 
@@ -186,7 +186,7 @@ def step_flops(recipe, nets: dict[str, nn.Module], phase, settings, images: torc
                masks: torch.Tensor) -> dict[str, Any]:
     """FLOPs of one optimisation step of ``phase``: ``{"total": int, "per_update": {name: int}}``.
 
-    Defined in Chapter 0 (Foundations). As :func:`inpaintlib.train.train` runs a step: every
+    Defined in Chapter 0 (Foundations). As :func:`inpaintlib.training.engine.train` runs a step: every
     network in train mode, the phase's networks trainable (``set_trainable``),
     ``recipe.current_phase`` set to the phase's name, then each update of
     ``phase.plan(settings, nets)`` ``repeats`` times, starting on one batch of the shapes of
@@ -195,7 +195,7 @@ def step_flops(recipe, nets: dict[str, nn.Module], phase, settings, images: torc
     learning rates or freezes statistics, not the counted arithmetic). Nothing is stepped, and
     every weight, buffer, gradient, flag and mode is put back afterwards.
     """
-    from inpaintlib.train import set_trainable
+    from inpaintlib.training.engine import set_trainable
 
     per_update: dict[str, int] = {}
     with _untouched(recipe, nets):
