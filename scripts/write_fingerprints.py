@@ -43,6 +43,7 @@ from inpaintlib.training.checkpoint import (  # noqa: E402
     FINGERPRINT_TOLERANCE,
     build_generator,
     compare_fingerprint,
+    one_float16_step,
     output_fingerprint,
     read_checkpoint,
     write_fingerprint,
@@ -81,18 +82,6 @@ def _scaled(generator: torch.nn.Module, which: int, factor: float) -> torch.nn.M
     with torch.no_grad():
         convs[which].weight.mul_(factor)
     return g
-
-
-def one_float16_step(ckpt: dict, seed: int = 0) -> dict:
-    """``ckpt`` with every float16 weight moved to a neighbouring float16 value (up or down at random)."""
-    gen = torch.Generator().manual_seed(seed)
-    moved = {}
-    for k, t in ckpt["state_dicts"]["generator"].items():
-        if t.dtype == torch.float16:
-            up = torch.rand(t.shape, generator=gen) < 0.5
-            t = torch.nextafter(t, torch.where(up, math.inf, -math.inf).to(t.dtype))
-        moved[k] = t
-    return {**ckpt, "state_dicts": {"generator": moved}}
 
 
 def raw_fingerprints(files: list[Path]) -> dict[str, dict]:

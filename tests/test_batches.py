@@ -65,6 +65,17 @@ def test_the_engine_with_workers_trains_exactly_as_without(tmp_path):
     assert parallel.meta["batches_drawn"] == 8 and 0 <= parallel.meta["data_wait_share"] < 1
 
 
-def test_default_workers():
-    assert default_workers(torch.device("cpu")) == 0
-    assert default_workers(torch.device("cuda")) >= 1
+def test_default_workers_use_the_cores_the_training_threads_leave(monkeypatch):
+    import inpaintlib.training.batches as B
+
+    monkeypatch.setattr(B.os, "cpu_count", lambda: 2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert default_workers(torch.device("cpu")) == 1  # a free core makes the batches
+        torch.set_num_threads(2)
+        assert default_workers(torch.device("cpu")) == 0  # no free core: between the steps
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(B.os, "cpu_count", lambda: 16)
+    assert default_workers(torch.device("cuda")) == 15

@@ -4,7 +4,6 @@ Loading a file twice and comparing can never fail; comparing with the fingerprin
 model shipped fails when the code or the file changes what a shipped model paints.
 """
 import json
-import math
 import shutil
 
 import pytest
@@ -15,6 +14,7 @@ from inpaintlib.training.checkpoint import (
     FINGERPRINT_TOLERANCE,
     build_generator,
     compare_fingerprint,
+    one_float16_step,
     fingerprint_path,
     output_fingerprint,
     read_checkpoint,
@@ -54,19 +54,6 @@ def test_shipped_checkpoint_paints_its_fingerprint(name, variant):
     assert compare_fingerprint(path) <= FINGERPRINT_TOLERANCE
 
 
-def _one_float16_step(ckpt: dict) -> dict:
-    """``ckpt`` with every float16 weight moved to a neighbouring float16 value (the smallest change
-    a shipped file can hold)."""
-    gen = torch.Generator().manual_seed(0)
-    moved = {}
-    for k, t in ckpt["state_dicts"]["generator"].items():
-        if t.dtype == torch.float16:
-            up = torch.rand(t.shape, generator=gen) < 0.5
-            t = torch.nextafter(t, torch.where(up, math.inf, -math.inf).to(t.dtype))
-        moved[k] = t
-    return {**ckpt, "state_dicts": {"generator": moved}}
-
-
 def _copy_with_fingerprint(tmp_path, name="fill_refiner"):
     src = checkpoint_path(name)
     dst = tmp_path / src.name
@@ -78,7 +65,7 @@ def _copy_with_fingerprint(tmp_path, name="fill_refiner"):
 def test_a_changed_file_fails_the_comparison(tmp_path):
     path = _copy_with_fingerprint(tmp_path)
     assert compare_fingerprint(path) <= FINGERPRINT_TOLERANCE  # the copy itself passes
-    torch.save(_one_float16_step(read_checkpoint(path)), path)
+    torch.save(one_float16_step(read_checkpoint(path)), path)
     changed = r"'fill_refiner' .* moved by .* above the tolerance .* the file changed since it was"
     with pytest.raises(AssertionError, match=changed):
         compare_fingerprint(path)

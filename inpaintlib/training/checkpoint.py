@@ -35,6 +35,7 @@ import datetime
 import hashlib
 import importlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,17 @@ def compare_fingerprint(checkpoint_path: str | Path, tolerance: float | None = N
             f"copy of its outputs moved by {diff:.3g} (max abs), above the tolerance {tolerance:.3g}; {why} "
             f"(fingerprinted with torch {stored.get('torch_version')}, now {torch.__version__})")
     return diff
+
+
+def one_float16_step(ckpt: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """``ckpt`` with every float16 weight moved to a neighbouring float16 value (up or down at random):
+    the smallest change a shipped file can hold, which its fingerprint must tell apart from the
+    CPU's rounding (the measurement behind :data:`FINGERPRINT_TOLERANCE`). Defined in Chapter 0."""
+    gen = torch.Generator().manual_seed(seed)
+    moved = {}
+    for k, t in ckpt["state_dicts"]["generator"].items():
+        if t.dtype == torch.float16:
+            up = torch.rand(t.shape, generator=gen) < 0.5
+            t = torch.nextafter(t, torch.where(up, math.inf, -math.inf).to(t.dtype))
+        moved[k] = t
+    return {**ckpt, "state_dicts": {"generator": moved}}

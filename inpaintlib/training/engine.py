@@ -90,7 +90,8 @@ class TrainSettings:
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     checkpoint_minutes: float = 0.0  # minutes between resumable checkpoints (0: none)
     eval_images: int = 100  # test crops measured at the end (0: skip)
-    workers: int | None = None  # data worker processes (None: all cores but one on CUDA, none on the CPU)
+    workers: int | None = None  # data worker processes (None: all cores but one on CUDA; on the CPU, one
+    #                               when the threads leave a core free)
 
 
 @dataclass
