@@ -8,8 +8,9 @@ Defined in Chapter 0 (Foundations).
   trains for :data:`EQUAL_BUDGET_FLOPS` training FLOPs (1 PFLOP: every network's forward and
   backward passes, counted by :mod:`inpaintlib.training.flops`). The engine turns it into the same step
   plan on any CPU or GPU, so a shipped checkpoint is reproducible anywhere, and a comparison of
-  architectures is one at equal compute. (About an hour on the book's 2-core CPU with bfloat16,
-  a minute or two on a data-centre GPU.)
+  architectures is one at equal compute. (53 minutes to 2 hours per recipe on the book's 2-core CPU with
+  bfloat16, measured by ``make bench``; the step count, not only the FLOPs, sets the pace of
+  small networks: the Context Encoder with its L2 loss alone makes 140,785 steps.)
 * ``gpu`` — :data:`GPU_BUDGET_FLOPS`, 16 times the equal budget at batch 64: for chapters that show
   what more compute buys. The default when CUDA is present.
 
