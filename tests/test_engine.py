@@ -396,6 +396,12 @@ def test_a_flop_budget_becomes_a_step_plan_whose_phases_and_sizes_are_fractions_
     assert all((ph == "warm") == (f < 0.25) for ph, f in zip(h["phase"], spent))
     assert all((size == 16) == (f < 0.5) for size, f in zip(h["size"], spent))
     assert meta["budget"] == "Budget(flops=1e+08)" and meta["flop_budget"] == 1e8
+    from inpaintlib.training.engine import plan_budget
+
+    plan, _ = plan_budget(WarmThenJoint(), "smoke", flops=1e8, resize_schedule=((0.0, 16), (0.5, 32)))
+    parts = plan.parts()  # the plan made without training is the one the run followed
+    assert sum(n for n, _ in parts.values()) == meta["steps"] and plan.total_flops == meta["flops"]
+    assert list(parts) == [(0, 16), (1, 16), (1, 32)] and parts[0, 16][1] == meta["flops_per_step"]["warm@16"]
 
 
 def test_a_flop_budget_gives_the_same_steps_and_weights_again_and_resumes_bit_identically(tmp_path, monkeypatch):

@@ -93,6 +93,13 @@ class StepPlan:
     def progress(self, step: int) -> float:
         return self.starts[step] if step < len(self) else 1.0
 
+    def parts(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """``{(phase_index, size): (steps, flops_per_step)}`` in the order the run meets them."""
+        out: dict[tuple[int, int], tuple[int, int]] = {}
+        for key, f in zip(zip(self.phases, self.sizes), self.flops):
+            out[key] = (out.get(key, (0, f))[0] + 1, f)
+        return out
+
 
 def flop_step_plan(budget_flops: float, phase_fractions: list[float], step_cost, resize_schedule=(),
                    image_size: int = 128) -> StepPlan:
