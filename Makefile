@@ -75,12 +75,14 @@ book: setup assets
 
 # ------------------------------------------------------------------ tests
 
-# `make test` runs the four stages in order and stops at the first failure; each stage is also a
-# target of its own (e.g. `make test-browser` after `make test-build`).
+# `make test` runs three stages in order and stops at the first failure; each stage is also a
+# target of its own (e.g. `make test-browser` after `make test-build`). The notebooks are executed
+# once, by the strict check build; test-browser then checks every executed cell (as nbval did) and
+# the pages. `make test-notebooks` (nbval) stays for working on one notebook.
 # pytest exit status 5 means "no tests collected": not a failure here.
 test: setup assets
 	start=$$(date +%s)
-	$(MAKE) --no-print-directory test-unit test-notebooks test-build test-browser
+	$(MAKE) --no-print-directory test-unit test-build test-browser
 	mkdir -p _build
 	echo "$$(( $$(date +%s) - start ))" > _build/make-test-seconds
 	echo "== make test passed in $$(( $$(date +%s) - start )) s"
@@ -88,17 +90,17 @@ test: setup assets
 test-unit: setup
 	echo "== (a) unit tests"
 	$(PY) -m pytest tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py \
-		--ignore=tests/test_demo_browser.py || [ $$? -eq 5 ]
+		--ignore=tests/test_demo_browser.py --ignore=tests/test_executed_notebooks.py || [ $$? -eq 5 ]
 
 test-notebooks: setup
-	echo "== (b) every notebook under nbval, INPAINT_PROFILE=smoke"
+	echo "== every notebook under nbval, INPAINT_PROFILE=smoke (not part of make test: test-build executes them)"
 	INPAINT_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env notebooks || [ $$? -eq 5 ]
 
 # The book built as a reader gets it, every notebook executed (smoke profile, so it is quick):
 # Sphinx/MyST warnings (broken toc entry, unknown cross-reference, citation or glue key) fail the
 # build, and test-browser then checks the pages with their outputs (tables, figures, glued values).
 test-build: setup assets
-	echo "== (c) book build, notebooks executed with INPAINT_PROFILE=smoke, -W --keep-going"
+	echo "== (b) book build, every notebook executed once with INPAINT_PROFILE=smoke, -W --keep-going"
 	rm -rf $(CHECK_DIR)
 	$(PY) scripts/book_config.py --execute force --out $(CHECK_DIR)/_config.yml
 	unset MPLBACKEND  # the kernels must keep the inline backend, or the pages lose their figures
@@ -106,8 +108,9 @@ test-build: setup assets
 		--path-output $(CHECK_DIR) --all -W --keep-going
 
 test-browser: setup
-	echo "== (d) HTML checks and headless browser checks of $(CHECK_HTML), then the demo app in Chromium"
-	BOOK_HTML_DIR="$(CURDIR)/$(CHECK_HTML)" $(PY) -m pytest -rs tests/test_book_html.py tests/test_book_browser.py \
+	echo "== (c) every executed notebook cell, HTML and headless browser checks of $(CHECK_HTML), the demo app"
+	BOOK_HTML_DIR="$(CURDIR)/$(CHECK_HTML)" BOOK_EXECUTED_DIR="$(CURDIR)/$(CHECK_DIR)/_build/jupyter_execute" \
+		$(PY) -m pytest -rs tests/test_executed_notebooks.py tests/test_book_html.py tests/test_book_browser.py \
 		tests/test_demo_browser.py || [ $$? -eq 5 ]
 
 # ------------------------------------------------------------------ speed and GPU training
@@ -127,18 +130,29 @@ train-gpu:
 
 # ------------------------------------------------------------------ interactive
 
+# Containers (the usual way to rent a GPU) run as root, which Jupyter refuses without --allow-root.
+# On a remote machine: LAB_IP=0.0.0.0 make lab, then open the printed URL (it carries the token).
+LAB_IP   ?= 127.0.0.1
+LAB_PORT ?= 8888
+AS_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root,)
+LOCAL    = $(filter 127.0.0.1 localhost,$(1))
 lab: setup
 	unset MPLBACKEND
-	$(PY) -m jupyterlab notebooks/
+	$(if $(AS_ROOT),echo "== running as root (as in a container): passing --allow-root to Jupyter",)
+	$(if $(call LOCAL,$(LAB_IP)),,echo "== serving on $(LAB_IP): open the URL with its token printed below")
+	$(PY) -m jupyterlab notebooks/ --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.port_retries=0 \
+		$(AS_ROOT) $(if $(call LOCAL,$(LAB_IP)),,--no-browser)
 
 # The "Try it yourself" notebook served as a web app by Voila, without its code, offline: the
 # template in scripts/voila/templates/offline is Voila's lab template minus its CDN stylesheets.
+# On a remote machine: DEMO_IP=0.0.0.0 make demo, then open http://<the machine's address>:8866/.
 DEMO_PORT ?= 8866
+DEMO_IP   ?= 127.0.0.1
 demo: setup
 	unset MPLBACKEND
-	echo "== the demo app: open http://127.0.0.1:$(DEMO_PORT)/ once the models are loaded (Ctrl-C stops it)"
+	echo "== the demo app: open http://$(if $(call LOCAL,$(DEMO_IP)),127.0.0.1,<this machine's address>):$(DEMO_PORT)/ once the models are loaded (Ctrl-C stops it)"
 	JUPYTER_PATH="$(CURDIR)/scripts" INPAINT_PROFILE="$${INPAINT_PROFILE:-smoke}" $(PY) -m voila \
-		notebooks/12_try_it_yourself.ipynb --port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1 \
+		notebooks/12_try_it_yourself.ipynb --port=$(DEMO_PORT) --no-browser --Voila.ip=$(DEMO_IP) \
 		--template=offline --show_tracebacks=False
 
 clean:

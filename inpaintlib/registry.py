@@ -86,6 +86,10 @@ def checkpoint_dir() -> Path:
 #: where each training budget's checkpoints live, under ``data/checkpoints``: the ``cpu`` budget
 #: (every chapter's shipped model) at the top, GPU-trained ones (``make train-gpu``) in ``gpu/``
 VARIANTS = {"cpu": ".", "gpu": "gpu"}
+#: the training profiles a shipped variant may record: the ``cpu`` variant (in ``data/checkpoints``)
+#: is trained with the ``equal`` FLOP budget; checkpoints not yet retrained record the earlier
+#: minutes budget, profile ``"cpu"`` (90 core-minutes)
+VARIANT_PROFILES = {"cpu": ("equal", "cpu"), "gpu": ("gpu",)}
 
 
 def checkpoint_path(name: str, variant: str = "cpu") -> Path:

@@ -22,7 +22,8 @@ def repo_root() -> Path:
 #: the stages whose checks need an outside tool (a built book, Chromium, chromedriver, selenium,
 #: voila); on a reader's machine they skip with the reason, under ``CI=true`` a skip is a failure:
 #: a CI run that skipped the browser checks would report green without having checked the pages
-STRICT_IN_CI = ("test_book_browser.py", "test_demo_browser.py", "test_book_html.py")
+STRICT_IN_CI = ("test_book_browser.py", "test_demo_browser.py", "test_book_html.py",
+                "test_executed_notebooks.py")
 
 
 def _strict(path) -> bool:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from inpaintlib.training.checkpoint import read_checkpoint
-from inpaintlib.registry import checkpoint_dir
+from inpaintlib.registry import VARIANT_PROFILES, checkpoint_dir
 
 MAX_BYTES = 4 * 2**20
 RECORDED = ("steps", "train_seconds", "threads", "device", "precision", "profile", "finished")
@@ -38,4 +38,22 @@ def test_checkpoint_is_small_float16_and_records_its_budget(path):
     meta = ckpt["meta"]
     missing = [k for k in RECORDED if k not in meta]
     assert not missing, f"{path.name} does not record {missing}"
-    assert meta["finished"] and meta["profile"] == ("gpu" if path.parent.name == "gpu" else "cpu")
+    assert meta["finished"] and meta["profile"] in VARIANT_PROFILES["gpu" if path.parent.name == "gpu" else "cpu"]
+
+
+def test_legacy_phase_names_read_as_the_two_book_wide_names():
+    from inpaintlib.training.checkpoint import rename_legacy_phases
+
+    gan = {"history": {"phase": ["reconstruction", "joint"], "D/bce": [1.0, 0.5]},
+           "meta": {"flops_per_step": {"joint@128": 7, "reconstruction@64": 3}}, "optimizers": {}}
+    rename_legacy_phases(gan)
+    assert gan["history"]["phase"] == ["reconstruction", "adversarial"]
+    assert gan["meta"]["flops_per_step"] == {"adversarial@128": 7, "reconstruction@64": 3}
+    alone = {"history": {"phase": ["joint", "joint"], "G/l1": [0.1, 0.05]}, "meta": {},
+             "optimizers": {"generator": {}}}
+    assert rename_legacy_phases(alone)["history"]["phase"] == ["reconstruction"] * 2
+    for path in SHIPPED:
+        assert "joint" not in read_checkpoint(path)["history"].get("phase", [])
+    # a checkpoint written today keeps a recipe's own phase names, "joint" included
+    recent = {"history": {"phase": ["joint"], "D/bce": [1.0]}, "meta": {"phase_names": "book"}}
+    assert rename_legacy_phases(recent)["history"]["phase"] == ["joint"]

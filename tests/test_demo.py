@@ -226,6 +226,10 @@ def test_the_app_reports_a_bad_upload_in_words_and_keeps_working():
     app = DemoApp(bench=bench)
     app._on_upload({"new": ({"name": "x.png", "content": memoryview(b"not an image")},)})
     assert "not an image" in app.status.value
+    noise = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise, "PNG")
+    app._on_upload({"new": ({"name": "cut.png", "content": memoryview(noise.getvalue()[:500])},)})
+    assert "truncated or damaged" in app.status.value
     grey = Image.fromarray(np.full((300, 200), 90, np.uint8))
     buffer = io.BytesIO()
     grey.save(buffer, format="PNG")

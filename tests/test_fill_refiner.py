@@ -10,6 +10,7 @@ from inpaintlib.data.masks import hole_ratio
 from inpaintlib.models.fill_refiner import (
     BASES, FillRefiner, FillRefinerRecipe, best_starting_fill, compare_starting_fills, training_masks)
 from inpaintlib.registry import checkpoint_path, load_pretrained
+from inpaintlib.training.profiles import EQUAL_BUDGET_FLOPS
 
 from training_helpers import missing_checkpoint_message
 
@@ -75,8 +76,8 @@ def test_the_shipped_refiner_is_small_and_records_its_budget():
     assert path.is_file(), missing_checkpoint_message("fill_refiner")
     assert path.stat().st_size < 4 * 2**20
     meta = load_pretrained("fill_refiner").checkpoint_meta
-    assert meta["profile"] == "cpu" and meta["finished"] and meta["stored_as"] == "float16"
-    assert meta["core_minutes"] == pytest.approx(90, abs=1.0)  # the book's equal budget
+    assert meta["profile"] == "equal" and meta["finished"] and meta["stored_as"] == "float16"
+    assert meta["flops"] == pytest.approx(EQUAL_BUDGET_FLOPS, rel=0.02)  # the book's equal budget
     assert {"threads", "precision", "device", "steps", "train_seconds", "crops_seen"} <= set(meta)
 
 

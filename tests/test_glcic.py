@@ -149,7 +149,7 @@ def _params(net):
 
 
 @pytest.mark.parametrize("phase, moves", [("completion", {"generator"}), ("discriminator", {"discriminator"}),
-                                          ("joint", {"generator", "discriminator"})])
+                                          ("adversarial", {"generator", "discriminator"})])
 def test_each_glcic_phase_updates_only_its_networks(phase, moves):
     recipe = TinyGLCIC()
     recipe.only = phase
@@ -171,13 +171,13 @@ def test_each_glcic_phase_updates_only_its_networks(phase, moves):
         changed = any(not torch.equal(p, q) for p, q in zip(before[name], net.parameters()))
         assert changed == (name in moves), (phase, name)
     if phase == "completion":
-        assert all(np.isnan(result.history["G/adversarial"]))  # no GAN term before the joint phase
+        assert all(np.isnan(result.history["G/adversarial"]))  # no GAN term before the adversarial phase
 
 
 def test_glcic_phase_plan_and_training_lowers_the_loss():
     recipe = TinyGLCIC()
     plan = recipe.phases(recipe.settings_for("equal"), {})
-    assert [p.name for p in plan] == ["completion", "discriminator", "joint"]
+    assert [p.name for p in plan] == ["completion", "discriminator", "adversarial"]
     assert [p.train for p in plan] == [("generator",), ("discriminator",), ("generator", "discriminator")]
     assert [p.fraction for p in plan] == [0.6, 0.1, 0.3]  # the paper's 90k / 10k / 400k, rebalanced
     # progressive resizing ends inside the completion phase: the discriminators only see full crops
@@ -287,9 +287,9 @@ def test_shipped_glcic_checkpoint():
     assert [tuple(v) for v in meta["settings"]["resize_schedule"]] == list(real.resize_schedule)
     assert meta["settings"]["lr_schedule"] == "cosine" and meta["settings"]["ema_decay"] == 0.999
     phases = hist["phase"]
-    assert list(dict.fromkeys(phases)) == ["completion", "discriminator", "joint"]
+    assert list(dict.fromkeys(phases)) == ["completion", "discriminator", "adversarial"]
     sizes = dict(zip(phases, hist["size"]))  # the last crop size logged in each phase
-    assert min(hist["size"]) == 64 and sizes["discriminator"] == sizes["joint"] == 128
+    assert min(hist["size"]) == 64 and sizes["discriminator"] == sizes["adversarial"] == 128
     assert all(s == 128 for s, p in zip(hist["size"], phases) if p != "completion")
     rec = [v for v, p in zip(hist["G/reconstruction"], phases) if p == "completion"]
     assert np.mean(rec[-5:]) < 0.8 * np.mean(rec[:3])

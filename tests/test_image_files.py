@@ -120,3 +120,17 @@ def test_a_binary_png_mask_is_read_exactly_in_either_convention():
     for values in (hole.astype(np.uint8) * 255, hole.astype(np.uint8)):
         got = read_mask(_png(values))
         assert np.array_equal(got.array, hole) and got.notes == []
+
+
+def test_a_truncated_png_is_refused_with_its_name(tmp_path):
+    good = _png(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    cut = tmp_path / "truncated.png"
+    cut.write_bytes(good[:500])
+    assert len(good) > 2000  # noise does not compress: the cut loses most pixels
+    with pytest.raises(ValueError, match=r"truncated\.png is truncated or damaged"):
+        read_photo(cut)
+    with pytest.raises(ValueError, match="uploaded photo is truncated or damaged"):
+        read_photo(good[:500])
+    mask = np.random.default_rng(1).integers(0, 2, (40, 60), dtype=np.uint8) * 255
+    with pytest.raises(ValueError, match="uploaded mask is truncated or damaged"):
+        read_mask(_png(mask)[:200], size=(40, 60))

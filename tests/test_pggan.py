@@ -118,7 +118,7 @@ def test_the_loss_is_the_weighted_sum_of_three_named_terms():
     assert recipe.weights == {"reconstruction": 0.995, "global_adversarial": 0.0025, "patch_adversarial": 0.0025}
     x = torch.rand(2, 3, 128, 128)
     m = recipe.sample_masks(2, 128, 128, generator=0)
-    recipe.current_phase = "joint"
+    recipe.current_phase = "adversarial"
     total, parts = recipe.generator_loss(nets, x, m)
     # each term computed here from the networks, not from the recipe's weights or parts
     pred = nets["generator"](x * (1 - m), m)
@@ -153,7 +153,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch():
 
 def test_recipe_trains_both_phases_in_order():
     result = train(PGGANRecipe(), profile="smoke", out=False, evaluate=False, progress=False)
-    assert list(dict.fromkeys(result.history["phase"])) == ["reconstruction", "joint"]
+    assert list(dict.fromkeys(result.history["phase"])) == ["reconstruction", "adversarial"]
 
 
 def test_registered_and_shipped():
@@ -176,11 +176,11 @@ def test_evaluation_cache_tells_a_model_from_its_ablation():
 
 
 def test_a_log_window_across_the_phase_boundary_averages_the_steps_that_computed_a_term():
-    # 6 steps, logs every 2: the reconstruction -> joint boundary (45 %) falls inside a window
+    # 6 steps, logs every 2: the reconstruction -> adversarial boundary (45 %) falls inside a window
     result = train(PGGANRecipe(), profile="smoke", out=False, evaluate=False, progress=False,
                    steps=6, log_every=2)
     phase = result.history["phase"]
     adv = result.history["G/patch_adversarial"]
-    assert phase == ["reconstruction", "joint", "joint"]
+    assert phase == ["reconstruction", "adversarial", "adversarial"]
     assert adv[0] != adv[0]  # NaN: not computed in the reconstruction phase
-    assert all(v == v for v in adv[1:])  # the mixed window is the mean of its joint step
+    assert all(v == v for v in adv[1:])  # the mixed window is the mean of its adversarial step

@@ -110,7 +110,7 @@ class FixedHoleSGD(TinyRecipe):
     lr = 0.5
 
     def phases(self, settings, nets):
-        return [Phase("joint", fraction=1.0, train=("generator",))]
+        return [Phase("reconstruction", fraction=1.0, train=("generator",))]
 
     def build_optimizers(self, nets, settings):
         return {"generator": torch.optim.SGD(nets["generator"].parameters(), lr=self.lr)}
@@ -125,7 +125,7 @@ class WholeImageL1(TinyRecipe):
     """The generator alone (the engine's default Adam), L1 over the whole image: learnable by a tiny net."""
 
     def phases(self, settings, nets):
-        return [Phase("joint", fraction=1.0, train=("generator",))]
+        return [Phase("reconstruction", fraction=1.0, train=("generator",))]
 
     def generator_loss(self, nets, images, masks):
         loss = (nets["generator"](images * (1 - masks), masks) - images).abs().mean()

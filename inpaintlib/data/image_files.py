@@ -42,6 +42,11 @@ class ImageFile:
     original_size: tuple[int, int] = (0, 0)  # (H, W) in the file
 
 
+def _file_name(source, what: str) -> str:
+    """How errors name the file: its path, or "the uploaded photo" for bytes."""
+    return f"the uploaded {what}" if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+
+
 def _open(source, what: str) -> Image.Image:
     """Open a path or bytes; refuse empty, unreadable and over-limit files before decoding."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -73,6 +78,17 @@ def _open(source, what: str) -> Image.Image:
     return img
 
 
+def _load(img: Image.Image, name: str) -> Image.Image:
+    """Decode the pixels now, so that a truncated or damaged file is refused here with its name,
+    not deep inside numpy or Pillow (``OSError: image file is truncated``)."""
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{name} is truncated or damaged ({err}); expected a complete PNG or JPEG "
+                         "file (was it cut short by a download or a copy?)") from None
+    return img
+
+
 def _raw_mode(img: Image.Image) -> str:
     """The file's own pixel layout (e.g. ``RGB;16B`` for a 16-bit RGB PNG that Pillow shows as RGB)."""
     if not img.tile:
@@ -81,9 +97,10 @@ def _raw_mode(img: Image.Image) -> str:
     return args if isinstance(args, str) else str(args[0]) if isinstance(args, tuple) and args else ""
 
 
-def _decode_rgb(img: Image.Image, name: str, notes: list[str]) -> np.ndarray:
-    mode = img.mode
-    if mode in ("RGB", "RGBA") and ";16" in _raw_mode(img):
+def _decode_rgb(img: Image.Image, name: str, notes: list[str], file_name: str) -> np.ndarray:
+    mode, raw_mode = img.mode, _raw_mode(img)  # the raw layout is known only before decoding
+    _load(img, file_name)
+    if mode in ("RGB", "RGBA") and ";16" in raw_mode:
         notes.append(f"{name}: 16 bits per channel, reduced to 8")
     if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit integer) greyscale
         values = np.asarray(img, dtype=np.float64)
@@ -130,7 +147,7 @@ def read_photo(source, max_side: int | None = MAX_SIDE) -> ImageFile:
     w, h = img.size
     if max_side is not None and max(w, h) > max_side and img.format == "JPEG":
         img.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8: a huge JPEG stays cheap
-    rgb = _decode_rgb(img, name, notes)
+    rgb = _decode_rgb(img, name, notes, _file_name(source, "photo"))
     if max_side is not None and max(rgb.shape[:2]) > max_side:
         scale = max_side / max(rgb.shape[:2])
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
@@ -149,7 +166,7 @@ def read_mask(source, size: tuple[int, int] | None = None) -> ImageFile:
     ``MAX_MID_GREY`` of mid-grey pixels is not a mask and is refused. A mask with no hole, or
     with nothing known, is refused.
     """
-    img = _open(source, "mask")
+    img = _load(_open(source, "mask"), _file_name(source, "mask"))
     notes: list[str] = []
     if img.mode in ("RGBA", "LA") and np.asarray(img.getchannel("A")).min() < 255:
         raise ValueError("the mask has transparent pixels; expected black (known) and white (hole) only")

@@ -9,5 +9,7 @@
 * :mod:`~inpaintlib.evaluation.postprocess`: GLCIC's fast marching + Poisson blending (Chapter 3);
 * :mod:`~inpaintlib.evaluation.receptive_field`: receptive fields by formula and by measurement
   (Chapter 3);
+* :mod:`~inpaintlib.evaluation.architecture`: a network's layer table and its boxes-and-arrows
+  figure, traced from one forward pass (Chapter 1);
 * :mod:`~inpaintlib.evaluation.plotting`: the book's figures.
 """

@@ -129,7 +129,8 @@ class GLCICRecipe(Recipe):
     (37,632 on average for its 256 px crops) times ours, so the same ``alpha`` weighs the GAN term
     that many times more here than in the paper (a deviation, measured in Chapter 3). The
     discriminator sees the completed image (known pixels pasted back). Phases, as in the paper: ``completion`` (MSE only, the
-    paper's :math:`T_C`), ``discriminator`` (discriminators only, :math:`T_D`), ``joint``.
+    paper's :math:`T_C`), ``discriminator`` (discriminators only, :math:`T_D`), ``adversarial``
+    (both together: the paper's joint training).
     The paper's split is 90k / 10k / 400k iterations at batch 96 on 4 GPUs for two months;
     ``phase_split`` gives our fractions of ``steps``. One rectangular hole per image, each side
     uniform in [3/8, 1/2] of the image (the paper's [96, 128] px of a 256 crop).
@@ -152,7 +153,7 @@ class GLCICRecipe(Recipe):
     alpha = 4e-4
     width = 0.5
     dilations = PAPER_DILATIONS
-    phase_split = {"completion": 0.6, "discriminator": 0.1, "joint": 0.3}
+    phase_split = {"completion": 0.6, "discriminator": 0.1, "adversarial": 0.3}
     hole_fraction = (3 / 8, 1 / 2)
     eval_kinds = ("center", "ff10-20", "ff20-30", "ff30-40", "ff40-50")
     fill = (0.485, 0.456, 0.406)
@@ -176,7 +177,7 @@ class GLCICRecipe(Recipe):
         split = self.phase_split
         return [Phase("completion", train=("generator",), fraction=split["completion"]),
                 Phase("discriminator", train=("discriminator",), fraction=split["discriminator"]),
-                Phase("joint", train=("generator", "discriminator"), fraction=split["joint"])]
+                Phase("adversarial", train=("generator", "discriminator"), fraction=split["adversarial"])]
 
     def hole_sides(self, size: int) -> tuple[int, int]:
         """Shortest and longest side (pixels, both included) of a training hole in ``size`` px crops.
@@ -227,7 +228,7 @@ class GLCICRecipe(Recipe):
 
         pred, completed = self._completed(nets, images, masks)
         rec = masked_l2(pred, images, masks)
-        if self.current_phase == "joint":
+        if self.current_phase == "adversarial":
             return self.loss(reconstruction=rec, adversarial=bce_generator_loss(nets["discriminator"](completed, masks)))
         # phase T_C: the MSE alone; the adversarial term is not computed (logged as NaN, not 0)
         total, parts = self.loss(reconstruction=rec, adversarial=0.0)

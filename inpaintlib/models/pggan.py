@@ -120,9 +120,9 @@ class PGGANRecipe(Recipe):
     training section (see the chapter); the sum of the three is 1, as in the Context Encoder.
 
     Training, the book's choices (stated in the chapter): one rectangle per image, each side
-    uniform in [1/4, 1/2] of the crop, anywhere (the survey lists PGGAN's holes as not tied to
-    the centre); a reconstruction-only first phase (as GLCIC's :math:`T_C`), with progressive
-    resizing inside it, then everything jointly at 128 px; Adam 2e-4, betas (0.5, 0.999) (pix2pix's,
+    uniform in [1/4, 1/2] of the crop, anywhere (the survey lists PGGAN's masks as free-form; the
+    book keeps one rectangle, as the chapter says); a reconstruction-only first phase (as GLCIC's
+    :math:`T_C`), with progressive resizing inside it, then the adversarial phase at 128 px; Adam 2e-4, betas (0.5, 0.999) (pix2pix's,
     whose PatchGAN this is), cosine decay and a moving average of the generator.
     """
 
@@ -135,7 +135,7 @@ class PGGANRecipe(Recipe):
     heads = ("global", "patch")
     width = 0.5
     dilations = BOOK_DILATIONS
-    phase_split = {"reconstruction": 0.45, "joint": 0.55}
+    phase_split = {"reconstruction": 0.45, "adversarial": 0.55}
     eval_kinds = ("center", "ff10-20", "ff20-30", "ff30-40", "ff40-50")
     fill = (0.485, 0.456, 0.406)
 
@@ -155,7 +155,7 @@ class PGGANRecipe(Recipe):
     def phases(self, settings, nets):
         split = self.phase_split
         return [Phase("reconstruction", train=("generator",), fraction=split["reconstruction"]),
-                Phase("joint", train=("generator", "discriminator"), fraction=split["joint"])]
+                Phase("adversarial", train=("generator", "discriminator"), fraction=split["adversarial"])]
 
     def sample_masks(self, batch, height, width, generator):
         from inpaintlib.data.masks import random_rectangles_mask
@@ -178,7 +178,7 @@ class PGGANRecipe(Recipe):
 
         pred = nets["generator"](images * (1 - masks), masks)
         terms = {"reconstruction": F.l1_loss(pred, images)}  # 1/(WHC) |x^ - x|_1, whole image
-        if self.current_phase == "joint":
+        if self.current_phase == "adversarial":
             out = nets["discriminator"](pred)
             for head in ("global", "patch"):
                 terms[f"{head}_adversarial"] = bce_generator_loss(out[head]) if head in out else 0.0

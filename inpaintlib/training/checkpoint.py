@@ -49,6 +49,11 @@ from inpaintlib.data.photos import load_test_masks, load_test_set
 FORMAT = "inpaintlib-checkpoint-1"
 
 
+#: recorded in every checkpoint's metadata: its phases use the book-wide names ("reconstruction",
+#: "adversarial", ...); checkpoints without it are read through :func:`rename_legacy_phases`
+PHASE_NAMES = "book"
+
+
 def save_checkpoint(
     path: str | Path,
     model_name: str,
@@ -77,7 +82,7 @@ def save_checkpoint(
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "step": int(step),
         "meta": {"saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                 "torch_version": str(torch.__version__), **meta},
+                 "torch_version": str(torch.__version__), "phase_names": PHASE_NAMES, **meta},
         "history": history or {},
         **(extra or {}),
     }
@@ -95,6 +100,33 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not an inpaintlib checkpoint (expected format {FORMAT!r})")
+    return rename_legacy_phases(ckpt)
+
+
+def rename_legacy_phases(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Phase names of checkpoints written before every chapter used the same two: ``"joint"``
+    becomes ``"adversarial"`` where a discriminator trained, else ``"reconstruction"``.
+
+    Defined in Chapter 0 (Foundations). Applied to the loss history and to the per-step FLOP
+    counts (``"phase@size"`` keys) when a checkpoint is read, so that old and new checkpoints
+    read alike; the file itself is not changed. A checkpoint written since records
+    ``meta["phase_names"]`` and is left as it is (a recipe may name a phase ``"joint"``).
+    """
+    meta = ckpt.get("meta")
+    if isinstance(meta, dict) and meta.get("phase_names") == PHASE_NAMES:
+        return ckpt
+    history = ckpt.get("history") or {}
+    # a discriminator trained if it logged a loss ("D/...") or kept an optimiser
+    adversarial = (any(k.startswith("D/") for k in history)
+                   or any(name != "generator" for name in ckpt.get("optimizers") or {}))
+    new = "adversarial" if adversarial else "reconstruction"
+    if "joint" in history.get("phase", []):
+        history["phase"] = [new if p == "joint" else p for p in history["phase"]]
+    if isinstance(meta, dict):
+        if isinstance(meta.get("flops_per_step"), dict):
+            meta["flops_per_step"] = {(new + k[len("joint"):] if k.startswith("joint@") else k): v
+                                      for k, v in meta["flops_per_step"].items()}
+        meta["phase_names"] = PHASE_NAMES  # renamed: a checkpoint shipped from it keeps the names
     return ckpt
 
 

@@ -162,7 +162,7 @@ class Recipe:
     settings: TrainSettings = TrainSettings()
     profiles: dict[str, dict[str, Any]] = {}
     #: name of the phase being trained; :func:`train` sets it before each step
-    current_phase: str = "joint"
+    current_phase: str = "adversarial"
     #: test mask kinds measured at the end of training (None: all)
     eval_kinds: tuple[str, ...] | None = None
     #: crop size a fixed-size network needs (e.g. the Context Encoder's 128); such recipes train
@@ -202,8 +202,12 @@ class Recipe:
         }
 
     def phases(self, settings: TrainSettings, nets) -> list[Phase]:
-        """Default: one joint phase (or generator only when there is no discriminator)."""
-        return [Phase("joint", fraction=1.0, train=tuple(n for n in ("generator", "discriminator") if n in nets))]
+        """Default: one phase, ``adversarial`` (generator and discriminator together) or, without a
+        discriminator, ``reconstruction``. Every chapter uses these two names for these two kinds
+        of phase."""
+        if "discriminator" in nets:
+            return [Phase("adversarial", fraction=1.0, train=("generator", "discriminator"))]
+        return [Phase("reconstruction", fraction=1.0, train=("generator",))]
 
     def prepare(self, dataset, settings: TrainSettings) -> None:
         """Hook run once before building the networks (e.g. measure the data set's mean colour)."""
@@ -549,7 +553,7 @@ def train(
             updates = phase.plan(settings, nets)
             if phase is not current:
                 set_trainable(nets, phase.trained_networks(settings, nets))
-                recipe.current_phase = phase.name  # losses may depend on it (GLCIC: no GAN term before "joint")
+                recipe.current_phase = phase.name  # losses may depend on it (GLCIC: no GAN term before "adversarial")
                 if phase.on_start is not None:
                     phase.on_start(recipe, nets, optimizers)
                 current = phase
@@ -596,7 +600,7 @@ def train(
                 history.setdefault("minutes", [float("nan")] * (len(history["step"]) - 1)).append(round(seconds / 60, 3))
                 history.setdefault("size", [float("nan")] * (len(history["step"]) - 1)).append(size)
                 # per-term means over the steps that computed the term: a window that spans a phase
-                # boundary (GLCIC's completion -> joint) averages the joint steps' adversarial values
+                # boundary (GLCIC's completion -> adversarial) averages the adversarial steps' adversarial values
                 means = {k: float(v) / counts[k] if counts[k] else float("nan") for k, v in running.items()}
                 for k in set(history) - {"step", "phase", "minutes", "size"} | set(means):
                     history.setdefault(k, [float("nan")] * (len(history["step"]) - 1))

@@ -13,7 +13,7 @@ Everything else is a fraction :math:`p \in [0, 1)` of the budget (of its FLOPs, 
 minutes), so that it means the same whatever the budget:
 
 * the recipe's **phases** (e.g. GLCIC: completion network alone for 60 %, discriminators alone
-  for 10 %, joint for 30 %);
+  for 10 %, adversarial for 30 %);
 * **progressive resizing**: ``((0.0, 64), (0.8, 128))`` trains on 64 px crops until
   :math:`p = 0.8`, then on 128 px. A fully convolutional network learns the same local
   operations at both sizes, and a 64 px step costs a quarter of a 128 px one, so four times more
