@@ -30,9 +30,10 @@ def distance_to_known(mask: torch.Tensor) -> torch.Tensor:
 
     Defined in Chapter 6 (DeepFill v1). Known pixels get 0, a hole pixel touching a known
     pixel (also diagonally) 1, and so on: the number of 3x3 dilations of the known region it
-    takes to reach the pixel. The chessboard distance is the reference code's for a
-    rectangle (the distance to the nearest edge along each axis, the smaller of the two). An
-    image without a known pixel gets ``inf`` in its hole.
+    takes to reach the pixel. The reference code does not compute this: it weighs its whole
+    training box by ``gamma ** min(i, H - i, j, W - j)``, distances to the box's edges rather
+    than to the hole's known pixels (Chapter 6 compares the two). An image without a known
+    pixel gets ``inf`` in its hole.
     """
     _check_mask(mask)
     known = 1.0 - mask.float()

@@ -3,7 +3,11 @@ r"""DeepFill v1: generative image inpainting with contextual attention (Yu et al
 What is new in this paper, and therefore new code:
 
 * :mod:`inpaintlib.nn.contextual_attention`: the attention layer (Sec. 4);
-* :func:`inpaintlib.losses.pixel_weights.spatial_discount`: the discounted reconstruction weights (Sec. 3.1);
+* :func:`inpaintlib.losses.pixel_weights.spatial_discount`: the discounted reconstruction weights (Sec. 3.3):
+  :math:`\gamma^l` with :math:`l` the chessboard distance to the nearest known pixel (1 all around
+  the hole's rim), for any mask. The reference's ``spatial_discounting_mask`` is a fixed map over its
+  training box, :math:`\gamma^{\min(i, H-i, j, W-j)}` (weight 1 on the box's top and left edges,
+  :math:`\gamma` on the other two), measured to the box rather than to the hole (its issue 103);
 * :class:`DeepFillV1Generator`: a coarse dilated network, then a refinement network with a dilated
   branch and a contextual-attention branch (Sec. 3.1 and Fig. 4), ELU everywhere;
 * :class:`DeepFillV1Recipe`: discounted L1 on the hole and L1 on the known pixels for both stages,
@@ -156,17 +160,26 @@ from inpaintlib.training.engine import Phase, Recipe, TrainSettings, Update  # n
 class DeepFillV1Recipe(Recipe):
     r"""Training of Chapter 6. Defined in Chapter 6 (DeepFill v1).
 
-    For both stages' outputs :math:`\hat x_c, \hat x_f` (Sec. 3.1 and the reference's weights):
+    For both stages' outputs :math:`\hat x_c, \hat x_f` (Sec. 3.3; the weights are the reference's,
+    except that the book weighs both stages equally, see below):
 
     .. math:: L_G = 1.2 \sum_{s} \frac{\sum M_\gamma \lvert \hat x_s - x\rvert}{\sum M}
               + 1.2 \sum_s \frac{\sum (1 - M)\lvert \hat x_s - x\rvert}{\sum (1 - M)}
               - 0.001 \big(D_g(\tilde x) + D_l(\tilde x_{loc})\big),
 
     :math:`M_\gamma` the spatially discounted weights (:math:`\gamma = 0.99`, the paper's),
-    :math:`\tilde x` the composited fine output. Critics: WGAN with gradient penalty 10 on the
-    hole (the reference's masked penalty), 5 critic updates per generator update, each on a
-    fresh batch (Update(fresh_batch=True)). Adam 1e-4, betas (0.5, 0.9). Random rectangles (the
-    paper's training holes), sides 1/4 to 1/2 of the crop. The book's choices for the budget
+    :math:`\tilde x` the composited fine output.
+
+    **Deviation from the reference** (``inpaint_model.py``, v1.0.0): the reference multiplies the
+    coarse stage's two L1 terms by ``COARSE_L1_ALPHA`` = 1.2 before the sums are weighted by
+    ``L1_LOSS_ALPHA`` / ``AE_LOSS_ALPHA`` = 1.2, so its coarse stage weighs 1.44 and its fine stage
+    1.2; this recipe weighs both stages 1.2. The reference also averages the discounted term over
+    its training box, this recipe over the hole.
+
+    Critics: WGAN with gradient penalty 10 on the hole (the reference's masked penalty), 5 critic
+    updates per generator update, each on a fresh batch (Update(fresh_batch=True)). Adam 1e-4,
+    betas (0.5, 0.9). Random rectangles (the paper's training holes), sides 1/4 to 1/2 of the
+    crop. The book's choices for the budget
     (one CPU core for 90 minutes; measured at batch 16, bf16, a reconstruction step costs about
     0.7 s at 64 px and 2.8 s at 128 px, and an adversarial step, whose 5 critic updates each
     need a generator forward pass of 1.5 s, about 13 s): a reconstruction-only first phase

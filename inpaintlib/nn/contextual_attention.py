@@ -28,8 +28,10 @@ block; every output pixel is covered by 4 such blocks, hence the division by 4.
 Where the book differs from the reference code (JiahuiYu/generative_inpainting,
 ``inpaint_ops.contextual_attention``), each said again where it happens:
 
-* the reference normalises only the background patches (its scores are :math:`\lVert f_y\rVert`
-  times the cosine); the paper's Eq. 1 and the book normalise both (``normalize_query``);
+* the reference normalises only the background patches: its scores are :math:`\lVert f_y\rVert`
+  times the cosine, so its softmax scale 10 multiplies :math:`\lVert f_y\rVert \cos`, not the
+  cosine, and the propagation sums each neighbour's cosine weighted by that neighbour's norm; the
+  paper's Eq. 1 and the book normalise both (``normalize_query=False`` gives the reference's scores);
 * the reference multiplies the scores by the valid-patch mask before and after its softmax,
   so masked patches take part in the normalisation with a score of 0 and the attention of a
   position sums to less than 1; the book masks with :math:`-\infty`, a softmax over the valid
@@ -112,6 +114,10 @@ def contextual_attention(foreground: torch.Tensor, background: torch.Tensor, mas
     * ``attention``: (B, Hf, Wf, Hb, Wb) at matching resolution (H/rate, W/rate), each
       position's weights over the background positions (zero for excluded patches; all zero
       for an image with no usable patch).
+
+    * ``normalize_query``: True (the default, the paper's Eq. 1 and the book's) divides the
+      foreground patches by their norm too, so the scores are cosines; False gives the reference
+      code's scores, the norm of the foreground patch times the cosine.
 
     Defaults are the reference's: ksize 3, stride 1, rate 2, fuse_k 3, softmax_scale 10.
     """
