@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socketserver
+import subprocess
 from urllib.parse import urlsplit
 
 
@@ -66,3 +68,15 @@ def find_chromedriver() -> str | None:
 
 
 CHROMEDRIVER = find_chromedriver()
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server started with ``start_new_session=True``: its whole process group, politely
+    (SIGTERM, 20 s), then for good (SIGKILL)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

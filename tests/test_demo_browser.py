@@ -16,7 +16,6 @@ Selenium or Voila.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMEDRIVER, CHROMIUM, CHROMIUM_OWN_HOSTS, RecordingProxy, request_host
+from browser_helpers import CHROMEDRIVER, CHROMIUM, CHROMIUM_OWN_HOSTS, RecordingProxy, request_host, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "12_try_it_yourself.ipynb"
@@ -78,13 +77,7 @@ def demo_server(tmp_path):
         _wait_for_http(url, server, timeout=120)
         yield url
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        stop_server(server)
         log.close()
         print((tmp_path / "voila.log").read_text()[-3000:])
 

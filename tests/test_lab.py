@@ -6,7 +6,6 @@ container), waits for JupyterLab to answer HTTP 200 on ``/lab`` and stops it.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("jupyterlab", reason="jupyterlab not installed (pip install -r requirements.txt)")
@@ -48,9 +48,5 @@ def test_make_lab_answers_on_slash_lab_also_as_root(tmp_path):
         if os.geteuid() == 0:
             assert "passing --allow-root" in output
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_server(server)
         log.close()
