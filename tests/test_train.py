@@ -203,3 +203,13 @@ def test_each_phase_updates_only_its_networks(tmp_path):
     only_d = train(recipe, profile="smoke", out=False, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(g0, only_d.nets["generator"].parameters()))
     assert any(not torch.equal(p, q) for p, q in zip(d0, only_d.nets["discriminator"].parameters()))
+
+
+def test_the_one_device_choice_prefers_cuda_and_honours_an_explicit_device(monkeypatch):
+    from inpaintlib.training.profiles import default_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a fake GPU machine
+    assert default_device() == torch.device("cuda") and default_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_device() == torch.device("cpu")
+    assert default_device("cuda:1") == torch.device("cuda", 1)
