@@ -81,8 +81,9 @@ class IDMRFLoss(nn.Module):
     Defined in Chapter 7 (GMCNN). The reference uses VGG-19's relu3_2 and relu4_2 (its
     "style" layers) plus relu4_2 again (its "content" layer), each weight 1: relu4_2 counts
     twice. The book's VGG-16 (:mod:`inpaintlib.losses.vgg`) has layers of the same names, at the same
-    resolutions (1/4 and 1/8) and widths (256, 512); it is shallower per block, so they are
-    the nearest taps, not the same features.
+    resolutions (1/4 and 1/8) and widths (256, 512). relu3_2 is the 6th convolution of both
+    networks; relu4_2 is VGG-16's 9th and VGG-19's 10th, so the taps are the nearest ones,
+    not the same features (the weights differ too).
     """
 
     def __init__(self, layers: dict[str, float] | None = None, h: float = 0.5, eps: float = 1e-5, vgg=None):

@@ -9,8 +9,11 @@ What is new in this paper, and therefore new code:
 * :class:`GMCNNRecipe`: reconstruction first, then the ID-MRF and adversarial terms; the WGAN-GP
   global and local critics of Chapter 6 (:class:`~inpaintlib.models.deepfill_v1.GlobalLocalCritics`).
 
-Layer sizes follow the authors' code (``shepnerd/inpainting_gmcnn``); where the book differs
-(width, padding), the docstrings say so.
+The authors' code (``shepnerd/inpainting_gmcnn``) has two versions: TensorFlow, which produced
+the paper's results, and a later PyTorch port. The book takes the layer list from the PyTorch
+port, the zero padding and the critics' loss (WGAN-GP) from the TensorFlow code, and the shared
+batch of the critic updates from the PyTorch port; the width is the book's. The docstrings below
+say which version each part follows.
 """
 from __future__ import annotations
 
@@ -41,11 +44,14 @@ class _Upsample(nn.Module):
 def gmcnn_column(k: int, c: int, dilations=(2, 4, 8, 16), in_channels: int = 4) -> nn.Sequential:
     """One column of GMCNN with ``k`` x ``k`` kernels, ``c`` base channels.
 
-    Defined in Chapter 7 (GMCNN). As the reference: a conv, two stride-2 convs (to 1/4) with a
-    conv after each, a second conv at 1/4, four dilated convs, two convs; then back to full
-    size: the 7x7 column by bilinear x4 (4c channels out), the 5x5 column by nearest x2, two
-    convs to 2c, bilinear x2 (2c out), the 3x3 column by nearest x2, two convs to 2c, nearest
-    x2, two convs to c (c out). ELU after every conv.
+    Defined in Chapter 7 (GMCNN). As the reference's PyTorch port (``pytorch/model/net.py``): a
+    conv, two stride-2 convs (to 1/4) with a conv after each, a second conv at 1/4, four dilated
+    convs, two convs; then back to full size: the 7x7 column by bilinear x4 (4c channels out),
+    the 5x5 column by nearest x2, two convs to 2c, bilinear x2 (2c out), the 3x3 column by
+    nearest x2, two convs to 2c, nearest x2, two convs to c (c out). ELU after every conv.
+    The TensorFlow code (``tensorflow/net/network.py``) differs: its 5x5 column's first conv
+    after the upsampling is 3x3, and its 3x3 column starts with a 5x5 conv and ends with c/2
+    channels. Padding: zeros, as the TensorFlow code (see :class:`GMCNNGenerator`).
     """
     layers = [_conv(in_channels, c, k), _conv(c, 2 * c, k, 2), _conv(2 * c, 2 * c, k),
               _conv(2 * c, 4 * c, k, 2), _conv(4 * c, 4 * c, k), _conv(4 * c, 4 * c, k)]
@@ -68,12 +74,16 @@ COLUMN_WIDTHS = {7: 4, 5: 2, 3: 1}
 class GMCNNGenerator(InpaintingModel):
     """GMCNN's generator: three columns side by side, concatenated, two convs to RGB.
 
-    Defined in Chapter 7 (GMCNN). Input, as the reference: the image in [-1, 1] with the hole set
-    to 0 and the mask (1 = hole), 4 channels. The output is clipped to [-1, 1] and returned in
-    [0, 1]. The reference's ``cnum`` is 32 (12.5 M parameters); **the book's** 12 keeps the
-    file under 4 MB. The reference pads by reflection; the book pads with zeros, because its
-    dilated 7x7 convolutions (dilation 16, padding 48) run on maps of 32x32 at 128 px, smaller
-    than a reflection pad may be.
+    Defined in Chapter 7 (GMCNN). Input, as the reference's PyTorch port: the image in [-1, 1]
+    with the hole set to 0 and the mask (1 = hole), 4 channels (the TensorFlow code adds a
+    channel of ones: 5). The output is clipped to [-1, 1] and returned in [0, 1]. The layer
+    list is the PyTorch port's (see :func:`gmcnn_column` for where the TensorFlow code's
+    differs); the decoder reads 7c channels (the TensorFlow code's 6.5c). The reference's
+    ``cnum`` is 32 in both versions (12.5 M parameters); **the book's** 12 keeps the file
+    under 4 MB. Padding: zeros, as the TensorFlow code (``padding='SAME'``), which produced
+    the paper's numbers; the PyTorch port pads by reflection, which the book could not do
+    anyway: its dilated 7x7 convolutions (dilation 16, padding 48) run on maps of 32x32 at
+    128 px, smaller than a reflection pad may be.
     """
 
     name = "gmcnn"
@@ -118,13 +128,20 @@ class GMCNNRecipe(DeepFillV1Recipe):
               + 0.05\, \mathcal L_{mrf}(\tilde x_{loc}, x_{loc})
               - 0.001 \big(D_g(\tilde x) + D_l(\tilde x_{loc})\big),
 
-    the weights of the reference's PyTorch options (rec 1.4, ae 1.2, mrf 0.05, adv 1e-3). Two
-    stages, as the reference's README: reconstruction only (its authors: 30-40 % of the
-    training), then all terms. Critics: Chapter 6's WGAN-GP global and local critics with the
-    gradient penalty 10 on the hole. As the reference's PyTorch code, the 5 critic updates of a
-    step reuse the step's batch and its completed images: one generator pass, not five (measured
-    on one core, bf16, batch 16: an adversarial step then costs about 9 s, 4.6 s of it for the
-    critics).
+    the weights of the reference's PyTorch options (rec 1.4, ae 1.2, mrf 0.05, adv 1e-3; the
+    TensorFlow code composes its weights differently: 1.68, 2.88 in the adversarial phase,
+    0.07, 1e-3). Two phases, as the reference's README: reconstruction only (its authors:
+    30-40 % of the training), then the adversarial phase with all terms.
+
+    Critics, a mix of the reference's two versions. The loss follows the TensorFlow code, which
+    produced the paper's results: WGAN-GP, the gradient penalty 10 on the hole, here on Chapter
+    6's global and local critics (DeepFill v1's layers; GMCNN's TensorFlow critics have six
+    stride-2 convs). The PyTorch port instead trains spectrally normalised critics with a hinge
+    loss and never uses its ``lambda_gp`` option. The batch sharing follows the PyTorch port:
+    the 5 critic updates of a step reuse the step's batch and its completed images, one
+    generator pass, not five (the TensorFlow code draws a fresh batch, mask and generator pass
+    for each critic update). Measured on one core, bf16, batch 16: an adversarial step then
+    costs about 9 s, 4.6 s of it for the critics.
     Adam with betas (0.5, 0.9); the reference's learning rate is 1e-5 for batch 16 at 256 px
     over days of training, the book's 1e-4 for 90 minutes (the book's choice). Random
     rectangles, as the reference's default ``mask_type``.
@@ -136,7 +153,7 @@ class GMCNNRecipe(DeepFillV1Recipe):
     confidence_kernel = 33  # the reference's 65 at 256 px, scaled to 128 px
     confidence_iterations = 7
     phase_split = {"reconstruction": 0.4, "adversarial": 0.6}
-    critic_fresh_batches = False  # the 5 critic updates share the step's batch (the code's)
+    critic_fresh_batches = False  # the 5 critic updates share the step's batch (the PyTorch port's)
     mrf_layers = {"relu3_2": 1.0, "relu4_2": 2.0}
 
     def build_networks(self, settings):
