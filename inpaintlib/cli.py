@@ -150,6 +150,11 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", default=None, help="evaluate this checkpoint instead of the shipped one")
     p.add_argument("--kinds", nargs="+", default=None, help="mask kinds (default all: center ff10-20 ... ff40-50)")
     sub.add_parser("models", help="list the available models")
+    sub.add_parser("measure-registered",
+                   help="every baseline, model and ablation on every bucket of the whole test set")
+    p = sub.add_parser("collect-results", help="replace the shipped test-set numbers with a recorded set")
+    p.add_argument("folder", help="the folder of $INPAINT_RECORD_RESULTS")
+    p.add_argument("--to", default=None, help="default: data/test_results.json")
     p = sub.add_parser("export-vgg", help="write the VGG-16 conv layers the losses use as one float16 file")
     p.add_argument("path", help="e.g. .cache/vgg16_conv_fp16.pt; then set INPAINT_VGG16_WEIGHTS to it")
     p.add_argument("--upto", default="relu4_3")
@@ -199,6 +204,16 @@ def main(argv=None) -> int:
                        precision=args.precision, workers=args.workers)
         if result.checkpoint:
             print(result.checkpoint)
+    elif args.command == "measure-registered":
+        from inpaintlib.evaluation.result_store import measure_registered
+
+        print(f"{len(measure_registered())} methods measured")
+    elif args.command == "collect-results":
+        from inpaintlib.data.photos import DATA_DIR
+        from inpaintlib.evaluation.result_store import collect_recorded
+
+        dest = args.to or str(Path(DATA_DIR) / "test_results.json")
+        print(f"{collect_recorded(args.folder, dest)} entries written to {dest}")
     elif args.command == "export-vgg":
         from inpaintlib.losses.vgg import export_vgg16_weights
 
