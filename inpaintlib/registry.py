@@ -63,6 +63,11 @@ RECIPES: dict[str, str] = {
     "gmcnn_no_mrf": "inpaintlib.models.gmcnn:GMCNNNoMRF",
     "fill_refiner": "inpaintlib.models.fill_refiner:FillRefinerRecipe",
     "fill_refiner_guided": "inpaintlib.models.fill_refiner:FillRefinerGuided",
+    "pconv": "inpaintlib.models.partial_conv:PConvRecipe",
+    "pconv_plain_conv": "inpaintlib.models.partial_conv:PConvPlainConv",
+    "pconv_soft_update": "inpaintlib.models.partial_conv:PConvSoftUpdate",
+    "edgeconnect": "inpaintlib.models.edgeconnect:EdgeConnectRecipe",
+    "edgeconnect_no_edges": "inpaintlib.models.edgeconnect:EdgeConnectNoEdges",
 }
 
 

@@ -4,7 +4,8 @@ Defined in Chapter 3 (GLCIC): the global + local pair of Iizuka et al. (2017, Se
 the hole-centred crop the local one looks at. PGGAN (Chapter 4) and GMCNN (Chapter 7) reuse them.
 Chapter 4 (PGGAN) adds the PatchGAN discriminator (a map of scores, one per patch) and the
 two-headed discriminator whose global and patch heads share their first layers; Chapters 9
-and 10 reuse the PatchGAN.
+and 10 reuse the PatchGAN. Chapter 9 (EdgeConnect) adds its spectrally normalised form, which
+also returns its layers' activations for the feature-matching loss.
 
 Why two? A discriminator that sees the whole image judges whether the scene is *globally*
 coherent (a completed building has the right number of storeys) but, after several stride-2
@@ -30,7 +31,7 @@ from inpaintlib.nn.layers import conv_block, init_dcgan_weights
 from inpaintlib.data.masks import mask_bbox
 
 __all__ = ["crop_around_hole", "conv_feature_stack", "GlobalLocalDiscriminator", "check_no_batchnorm",
-           "GlobalPatchDiscriminator", "PatchDiscriminator"]
+           "GlobalPatchDiscriminator", "PatchDiscriminator", "SpectralPatchDiscriminator"]
 
 
 def check_no_batchnorm(net: nn.Module, role: str = "a critic trained with a gradient penalty") -> nn.Module:
@@ -221,3 +222,66 @@ class PatchDiscriminator(GlobalPatchDiscriminator):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return super().forward(images)["patch"]
+
+
+class SpectralPatchDiscriminator(nn.Module):
+    r"""EdgeConnect's discriminator: a 70x70 PatchGAN with spectral normalisation and no norm layer.
+
+    Defined in Chapter 9 (EdgeConnect). Layers, as the reference's ``Discriminator``
+    (``src/networks.py``; the paper, Sec. 3, cites the 70x70 PatchGAN of Isola et al. 2017),
+    widths at ``width=1``::
+
+        4x4 /2 64 | 4x4 /2 128 | 4x4 /2 256 | 4x4 /1 512 | 4x4 /1 1     (padding 1 each)
+
+    LeakyReLU 0.2 after all but the last; every convolution spectrally normalised (Miyato et al.
+    2018: each weight divided by its largest singular value, estimated by one power iteration per
+    training step, so each layer is at most 1-Lipschitz) and without bias, as the reference
+    (``bias=not use_spectral_norm``). Weights start from N(0, 0.02), the reference's
+    ``init_weights``. The receptive field of one output is 70x70 input pixels; a 128 px input
+    gives 14x14 logits.
+
+    ``forward`` returns ``(logits, features)``: the (B, 1, h, w) logits (the sigmoid belongs to
+    the BCE loss) and the list of the five layers' outputs, the last being the logits, which the
+    feature-matching loss (:mod:`inpaintlib.losses.feature_matching`) compares. Inputs are taken
+    as they are, in [0, 1] (the reference does not rescale them): ``in_channels`` 2 for the edge
+    discriminator (greyscale image, edge map), 3 for the image discriminator. ``width`` scales
+    every channel count.
+    """
+
+    def __init__(self, in_channels: int = 3, width: float = 1.0):
+        super().__init__()
+        from torch.nn.utils.parametrizations import spectral_norm
+
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be positive, got {in_channels}")
+        self.in_channels, self.width = int(in_channels), float(width)
+
+        def c(n: int) -> int:
+            return max(8, int(round(n * width)))
+
+        def conv(cin: int, cout: int, stride: int) -> nn.Module:
+            layer = nn.Conv2d(cin, cout, 4, stride, 1, bias=False)
+            nn.init.normal_(layer.weight, 0.0, 0.02)  # before the parametrisation wraps the weight
+            return spectral_norm(layer)
+
+        chans = [self.in_channels, c(64), c(128), c(256), c(512)]
+        strides = [2, 2, 2, 1]
+        self.layers = nn.ModuleList(
+            [nn.Sequential(conv(a, b, s), nn.LeakyReLU(0.2)) for a, b, s in zip(chans[:-1], chans[1:], strides)]
+            + [nn.Sequential(conv(chans[-1], 1, 1))])
+
+    def patch_map_size(self, size: int) -> int:
+        """Side of the logit map for ``size`` px inputs: ``size / 8 - 2`` (14 at 128)."""
+        return size // 8 - 2
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"this discriminator expects (B,{self.in_channels},H,W) inputs, got {tuple(x.shape)}")
+        if min(x.shape[-2:]) < 32:
+            raise ValueError(f"inputs must be at least 32x32 (three stride-2 layers, then two 4x4 ones), "
+                             f"got {tuple(x.shape[-2:])}")
+        features = []
+        for layer in self.layers:
+            x = layer(x)
+            features.append(x)  # (B,64w,H/2,W/2), (B,128w,H/4,..), (B,256w,H/8,..), (B,512w,H/8-1,..), logits
+        return x, features
