@@ -297,6 +297,30 @@ def test_vgg_features_are_divided_by_the_input_scale_before_both_vgg_terms():
     assert all(float(raw[k]) == float(scaled[k]) for k in ("valid", "hole", "tv"))
 
 
+def test_the_vgg_terms_follow_the_trainings_bf16_and_stay_float32():
+    # loss_network_forward: the frozen VGG in bfloat16 when training is (half of a step's time),
+    # its features and the terms float32, within 2 % of the float32 terms on a real batch
+    recipe = PConvRecipe()
+    nets = recipe.build_networks(recipe.settings_for("smoke"))
+    x, m = load_test_set(n=2), load_test_masks("ff20-30", n=2)
+    with torch.no_grad():
+        out = nets["generator"](x * (1 - m), m)
+        assert recipe.precision == "fp32"  # the default, until train() sets it
+        ref = recipe.loss_terms(x, m, out)
+        recipe.precision = "bf16"
+        low = recipe.loss_terms(x, m, out)
+        features = recipe.features(x)
+    assert all(f.dtype == torch.float32 for f in features.values())
+    for term in ("perceptual", "style_out", "style_comp"):
+        assert low[term].dtype == torch.float32
+        assert float(low[term]) != float(ref[term])  # the VGG really ran in bfloat16
+        assert math.isclose(float(low[term]), float(ref[term]), rel_tol=2e-2), term
+    trained = PConvRecipe()
+    result = train(trained, profile="smoke", out=False, progress=False, evaluate=False, steps=1,
+                   batch_size=2, image_size=64, resize_schedule=(), precision="bf16")
+    assert result.meta["precision"] == trained.precision == "bf16"  # train() told the recipe
+
+
 def test_the_three_recipes_are_registered_for_training():
     assert [type(recipe_for(n)) for n in ("pconv", "pconv_plain_conv", "pconv_soft_update")] == [
         PConvRecipe, PConvPlainConv, PConvSoftUpdate]

@@ -333,8 +333,9 @@ def evaluate_with_true_edges(model: EdgeConnect, kinds=None, n: int | None = Non
 # --------------------------------------------------------------------------------------------
 # Training recipe
 # --------------------------------------------------------------------------------------------
-from inpaintlib.losses.feature_scale import RAW_INPUT_SCALE  # noqa: E402
+from inpaintlib.losses.feature_scale import RAW_INPUT_SCALE, at_input_scale  # noqa: E402
 from inpaintlib.training.engine import Phase, Recipe, TrainSettings, Update  # noqa: E402
+from inpaintlib.training.precision import loss_network_forward  # noqa: E402
 
 #: VGG layers of the perceptual loss (the reference's relu1_1 ... relu5_1, VGG-19 names; the
 #: book's VGG-16 has the same taps) and of the style loss (relu2_2, relu3_4, relu4_4, relu5_2:
@@ -554,9 +555,8 @@ class EdgeConnectRecipe(Recipe):
 
     def features(self, images: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         """VGG features divided by ``vgg_input_scale`` (the book's deviation, see the class docstring)."""
-        from inpaintlib.losses.feature_scale import at_input_scale
-
-        return at_input_scale(self.vgg(images, layers), self.vgg_input_scale)
+        features = loss_network_forward(self.vgg, images, layers, precision=self.precision)  # bf16 if training is
+        return at_input_scale(features, self.vgg_input_scale)
 
     def inpaint_generator_loss(self, nets, images, masks, edges=None, known_edges=None):
         r""":math:`\mathcal L_{G_2}`: ``(total, {term: value})``, the edge terms logged as NaN."""

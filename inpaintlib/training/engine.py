@@ -163,6 +163,9 @@ class Recipe:
     profiles: dict[str, dict[str, Any]] = {}
     #: name of the phase being trained; :func:`train` sets it before each step
     current_phase: str = "adversarial"
+    #: the training's arithmetic ("bf16" or "fp32"); :func:`train` sets it, and a recipe's frozen
+    #: loss networks may follow it (:func:`inpaintlib.training.precision.loss_network_forward`)
+    precision: str = "fp32"
     #: test mask kinds measured at the end of training (None: all)
     eval_kinds: tuple[str, ...] | None = None
     #: crop size a fixed-size network needs (e.g. the Context Encoder's 128); such recipes train
@@ -409,6 +412,7 @@ def measure_step_costs(recipe: Recipe, nets, phases: list[Phase], settings: Trai
             p_recipe, p_nets = probe["recipe"], probe["nets"]
             set_trainable(p_nets, phase.trained_networks(settings, p_nets))
             p_recipe.current_phase = phase.name
+            p_recipe.precision = "fp32"  # a count of multiply-adds: the same in either arithmetic
             dev = next(iter(nets["generator"].parameters())).device
             counted[key] = int(step_flops(p_recipe, p_nets, phase, settings, images.to(dev), masks.to(dev))["total"])
         return counted[key]
@@ -541,6 +545,7 @@ def train(
     finished = True
     for net in nets.values():
         net.train()
+    recipe.precision = precision  # the recipe's loss networks may follow it (loss_network_forward)
     with autocast_networks(nets, precision, dev):
         while not schedule.done(step, seconds):
             if deadline is not None and time.time() >= deadline:
