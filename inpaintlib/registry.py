@@ -68,6 +68,9 @@ RECIPES: dict[str, str] = {
     "pconv_soft_update": "inpaintlib.models.partial_conv:PConvSoftUpdate",
     "edgeconnect": "inpaintlib.models.edgeconnect:EdgeConnectRecipe",
     "edgeconnect_no_edges": "inpaintlib.models.edgeconnect:EdgeConnectNoEdges",
+    "deepfill_v2": "inpaintlib.models.deepfill_v2:DeepFillV2Recipe",
+    "deepfill_v2_partial": "inpaintlib.models.deepfill_v2:DeepFillV2Partial",
+    "deepfill_v2_residual_gate": "inpaintlib.models.deepfill_v2:DeepFillV2ResidualGate",
 }
 
 
