@@ -6,7 +6,7 @@ What is new in this paper, and therefore new code:
   about, with the reference's half-split;
 * :class:`DeepFillV2Generator`: DeepFill v1's coarse-to-fine network (Chapter 6) with every
   convolution gated, contextual attention kept (imported from Chapter 6, not rewritten), and an
-  optional sketch channel (Sec. 3.4, user guidance);
+  optional sketch channel (Sec. 3.5, user-guided inpainting);
 * :class:`SNPatchGANDiscriminator`: six 5x5 stride-2 spectrally normalised convolutions, every
   output a score (Sec. 3.2), the mask (and the sketch) fed beside the image;
 * :class:`DeepFillV2Recipe`: the hinge loss, L1 on both stages, free-form strokes OR-ed with a
@@ -208,7 +208,8 @@ class SNPatchGANDiscriminator(nn.Module):
             raise ValueError(f"this discriminator reads {self.in_channels} channels (image, mask"
                              f"{', sketch' if self.in_channels > 4 else ''}), got {x.shape[1]}")
         if min(x.shape[-2:]) < 64:
-            raise ValueError(f"SN-PatchGAN needs crops of at least 64x64 (six stride-2 layers), got {tuple(x.shape[-2:])}")
+            raise ValueError("SN-PatchGAN needs crops of at least 64x64 (six stride-2 layers), "
+                             f"got {tuple(x.shape[-2:])}")
         return self.layers(x).flatten(1)  # (B, 256 w * H/64 * W/64)
 
 
@@ -232,7 +233,7 @@ class DeepFillV2Recipe(Recipe):
 
     Losses, as the reference (``build_graph_with_losses``, ``inpaint.yml``): for the coarse and
     the fine output, the L1 distance to the image over **every** pixel (``tf.reduce_mean``, no
-    spatial discount: the paper's Sec. 3.2 drops it for free-form holes), weight 1 each
+    spatial discount, the reference computes a plain mean), weight 1 each
     (``l1_loss_alpha``); the SN-PatchGAN's hinge loss (Sec. 3.2):
 
     .. math:: L_D = \mathbb E[\mathrm{ReLU}(1 - D(x))] + \mathbb E[\mathrm{ReLU}(1 + D(G(z)))], \qquad
