@@ -280,12 +280,19 @@ def test_soft_update_passes_on_the_share_of_known_pixels():
     assert any(((h > 0) & (h < 1)).any() for h in holes)
 
 
-def test_vgg_features_are_divided_by_the_input_scale_before_both_vgg_terms():
+def _recipe_and_an_untrained_fill():
+    """A fresh PConv recipe, two test crops with 20-30 % holes and its untrained network's output."""
     recipe = PConvRecipe()
     nets = recipe.build_networks(recipe.settings_for("smoke"))
     x, m = load_test_set(n=2), load_test_masks("ff20-30", n=2)
     with torch.no_grad():
         out = nets["generator"](x * (1 - m), m)
+    return recipe, x, m, out
+
+
+def test_vgg_features_are_divided_by_the_input_scale_before_both_vgg_terms():
+    recipe, x, m, out = _recipe_and_an_untrained_fill()
+    with torch.no_grad():
         scaled = recipe.loss_terms(x, m, out)
         recipe.vgg_input_scale = 1.0  # the raw features
         raw = recipe.loss_terms(x, m, out)
@@ -300,11 +307,8 @@ def test_vgg_features_are_divided_by_the_input_scale_before_both_vgg_terms():
 def test_the_vgg_terms_follow_the_trainings_bf16_and_stay_float32():
     # loss_network_forward: the frozen VGG in bfloat16 when training is (half of a step's time),
     # its features and the terms float32, within 2 % of the float32 terms on a real batch
-    recipe = PConvRecipe()
-    nets = recipe.build_networks(recipe.settings_for("smoke"))
-    x, m = load_test_set(n=2), load_test_masks("ff20-30", n=2)
+    recipe, x, m, out = _recipe_and_an_untrained_fill()
     with torch.no_grad():
-        out = nets["generator"](x * (1 - m), m)
         assert recipe.precision == "fp32"  # the default, until train() sets it
         ref = recipe.loss_terms(x, m, out)
         recipe.precision = "bf16"
