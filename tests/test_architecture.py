@@ -49,6 +49,38 @@ def test_two_heads_of_one_trunk_both_read_the_trunk():
     assert units[first_patch].sources == [last_shared] and units[first_global].sources == [last_shared]
 
 
+class _Ignores(nn.Module):
+    """Takes the mask and hands it on untouched, like DeepFill v2's gated layers."""
+
+    def forward(self, x, mask):
+        return 2 * x, mask
+
+
+class _MaskChain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Conv2d(3, 3, 1), _Ignores()
+
+    def forward(self, x, mask):
+        return self.second(self.first(x), mask)[0]
+
+
+def test_an_argument_a_unit_ignores_draws_no_edge():
+    units = trace_layers(_MaskChain(), torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+    assert [u.sources for u in units] == [[-1], [0]]  # the mask goes in, but 2x comes from `first` only
+
+
+def test_a_gated_convolution_is_one_box_with_its_real_outputs():
+    from inpaintlib.nn.gated_conv import GatedConv2d, MaskedSequential, MaskedUpsample
+
+    net = MaskedSequential(GatedConv2d(4, 8, 3, stride=2, dilation=2), MaskedUpsample(), GatedConv2d(8, 3, 3))
+    units = trace_layers(net, torch.rand(1, 4, 16, 16), torch.zeros(1, 1, 16, 16))
+    assert [(u.kind, u.shape) for u in units] == [("gated conv 3x3 /2 d2 + ELU", (8, 8, 8)),
+                                                  ("up x2 (nearest)", (8, 16, 16)),
+                                                  ("gated conv 3x3 + ELU", (3, 16, 16))]
+    assert [u.sources for u in units] == [[-1], [0], [1]]  # the hole travels along, unused
+
+
 def test_describe_names_stride_and_dilation():
     assert describe(nn.Conv2d(4, 4, 3, stride=1, padding=4, dilation=4)) == "conv 3x3 d4"
     assert describe(conv_block(4, 4, 3, 2, norm=None, activation="lrelu")) == "conv 3x3 /2 + LReLU"

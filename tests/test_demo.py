@@ -9,6 +9,7 @@ from PIL import Image
 from inpaintlib.evaluation.baselines import TeleaInpainter
 from inpaintlib.demo import (MaskCanvas, ModelBench, overlay, png_bytes, preset_mask, result_grid,
                              scale_points, tile_caption, to_working_size)
+from inpaintlib.models.base import InpaintingModel
 from inpaintlib.models.context_encoder import ContextEncoder
 
 
@@ -64,6 +65,84 @@ def test_a_drag_of_many_mouse_events_is_one_undo_step_and_clear_is_undoable():
     assert np.array_equal(canvas.mask, drawn)
     canvas.undo()
     assert not canvas.mask.any()
+
+
+def test_the_sketch_pen_draws_one_pixel_lines_on_its_own_layer_and_undo_restores_both():
+    canvas = MaskCanvas(10, 10, brush=5)
+    hole = np.zeros((10, 10), bool)
+    hole[3:8, 4:] = True
+    canvas.set_mask(hole)
+    canvas.stroke([(1, 5), (8, 5)], layer="sketch")  # width 1: row 5 only, columns 1..8
+    expected = np.zeros((10, 10), bool)
+    expected[5, 1:9] = True
+    assert np.array_equal(canvas.sketch, expected) and np.array_equal(canvas.mask, hole)
+    assert canvas.layer == "sketch"
+    assert np.array_equal(np.flatnonzero(canvas.sketch_in_hole[5]), [4, 5, 6, 7, 8])  # only inside the hole
+    assert canvas.sketch_tensor().shape == (1, 1, 10, 10) and canvas.sketch_tensor().sum() == (expected & hole).sum()
+    canvas.undo()
+    assert not canvas.sketch.any() and np.array_equal(canvas.mask, hole)
+    canvas.stroke([(1, 5), (8, 5)])  # the current layer: still the sketch
+    canvas.clear()  # both layers, one undo step
+    assert not canvas.sketch.any() and not canvas.mask.any()
+    canvas.undo()
+    assert np.array_equal(canvas.sketch, expected) and np.array_equal(canvas.mask, hole)
+    with pytest.raises(ValueError, match="layer must be one of"):
+        canvas.layer = "edges"
+
+
+class _SketchEcho(InpaintingModel):
+    """A sketch model for the tests: paints white where it is given a line, black elsewhere."""
+
+    name = display_name = "sketch echo"
+    use_sketch = True
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, masked_image, mask, sketch=None):
+        self.seen.append(None if sketch is None else sketch.clone())
+        lines = torch.zeros_like(mask) if sketch is None else sketch
+        return lines.expand(-1, 3, -1, -1)
+
+
+def test_the_sketch_inside_the_hole_goes_to_sketch_models_only():
+    echo = _SketchEcho()
+    bench = ModelBench(["echo", "telea"], loader={"echo": echo, "telea": TeleaInpainter()}.__getitem__)
+    photo = np.full((32, 32, 3), 100, np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[8:24, 8:24] = True
+    sketch = np.zeros((32, 32), bool)
+    sketch[16, 2:30] = True  # crosses the hole and runs on outside it
+    guided, telea = bench.fill(photo, hole, sketch=sketch)
+    assert guided.sketched and not telea.sketched and "with your lines" in tile_caption(guided)
+    assert torch.equal(echo.seen[-1][0, 0].bool(), torch.from_numpy(sketch & hole))  # only the part inside
+    assert (guided.image[16, 8:24] == 255).all() and (guided.image[15, 8:24] == 0).all()
+    assert (guided.image[16, :8] == 100).all()  # the known pixels: the photo, line or not
+    unguided = bench.fill_one("echo", photo, hole, sketch=np.zeros_like(sketch))  # no line in the hole
+    assert echo.seen[-1] is None and not unguided.sketched
+    with pytest.raises(ValueError, match="differ in size"):
+        bench.fill_one("echo", photo, hole, sketch=sketch[:16])
+
+
+def test_the_app_draws_sketch_lines_with_the_layer_buttons():
+    from inpaintlib.demo.app import DemoApp
+
+    echo = _SketchEcho()
+    app = DemoApp(bench=ModelBench(["echo"], loader={"echo": echo}.__getitem__), photo="test crop 0")
+    app.paint([[(30, 64), (98, 64)]], brush=40)  # a 40 px wide band of hole across the middle
+    hole = app.canvas.mask.copy()
+    assert echo.seen[-1] is None  # no lines yet
+    app.layer_picker.value = "sketch"
+    app.handle_mouse({"type": "mousedown", "dataX": 64, "dataY": 40, "buttons": 1})
+    app.handle_mouse({"type": "mousemove", "dataX": 64, "dataY": 90, "buttons": 1})
+    app.handle_mouse({"type": "mouseup", "dataX": 64, "dataY": 90, "buttons": 0})
+    assert np.array_equal(app.canvas.mask, hole) and app.canvas.sketch[40:91, 64].all()
+    assert app.canvas.sketch.sum() == 51  # one pixel wide
+    assert echo.seen[-1] is not None and int(echo.seen[-1].sum()) == int((app.canvas.sketch & hole).sum())
+    assert "sketch:" in app.status.value and "lines outside it are ignored" in app.status.value
+    _, _, caption = app.tiles["echo"]
+    assert "with your lines" in caption.value
 
 
 def test_scale_points_maps_pixel_centres_to_pixel_centres():

@@ -3,7 +3,8 @@
 Defined in the "Try it yourself" chapter. Everything here is plain Python/NumPy, tested without
 a browser; the notebook only wires it to widgets and mouse events.
 
-* :mod:`inpaintlib.demo.painting`: the brush (``MaskCanvas``: strokes, erase, undo, clear);
+* :mod:`inpaintlib.demo.painting`: the brush (``MaskCanvas``: strokes, erase, undo, clear), and
+  the thin pen of the sketch that DeepFill v2 reads (``layer = "sketch"``);
 * :mod:`inpaintlib.demo.presets`: centre square, random rectangles, free-form strokes at a
   chosen hole ratio;
 * :mod:`inpaintlib.demo.runner`: models loaded once, each fill timed and measured, a model that
@@ -14,11 +15,12 @@ Reading the reader's own files lives in :mod:`inpaintlib.data.image_files` (the 
 too).
 """
 from inpaintlib.demo.grid import overlay, png_bytes, result_grid, tile_caption
-from inpaintlib.demo.painting import MaskCanvas, scale_points, segment_distance
+from inpaintlib.demo.painting import LAYERS, MaskCanvas, scale_points, segment_distance
 from inpaintlib.demo.presets import PRESETS, preset_mask
-from inpaintlib.demo.runner import ModelBench, Tile, is_interactive, measure, to_working_size
+from inpaintlib.demo.runner import ModelBench, Tile, is_interactive, measure, to_working_size, uses_sketch
 
 __all__ = [
+    "LAYERS",
     "MaskCanvas",
     "ModelBench",
     "PRESETS",
@@ -33,4 +35,5 @@ __all__ = [
     "segment_distance",
     "tile_caption",
     "to_working_size",
+    "uses_sketch",
 ]

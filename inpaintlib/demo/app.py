@@ -5,9 +5,10 @@ Defined in the "Try it yourself" chapter. This module only wires widgets to the 
 driven without a browser: ``DemoApp.handle_mouse`` takes the same event dictionaries ipyevents
 sends, and the tests call it directly.
 
-Layout: photo picker and upload, working size, brush / erase / undo / clear, preset + hole
-ratio, the painted photo (the hole tinted), the models to run, then one tile per model (name,
-result, time and metrics, or the model's one-sentence reason) and PNG download links.
+Layout: photo picker and upload, working size, hole / sketch lines, brush / erase / undo /
+clear, preset + hole ratio, the painted photo (the hole tinted, the lines drawn over it), the
+models to run, then one tile per model (name, result, time and metrics, or the model's
+one-sentence reason) and PNG download links.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ __all__ = ["DemoApp", "photo_choices", "default_strokes"]
 #: what the display shows of the photo (CSS pixels); the mask lives at the working size
 DISPLAY_PX = 384
 WORKING_SIZES = (128, 256)
+LAYER_TIP = "draw lines inside the hole: DeepFill v2 (Chapter 10) follows them, the other models ignore them"
 
 
 def photo_choices(n_crops: int = 12) -> dict[str, tuple[str, object]]:
@@ -84,6 +86,9 @@ class DemoApp:
         self.size_picker = w.Dropdown(options=list(WORKING_SIZES), value=working_size, description="work at (px)")
         self.brush_slider = w.IntSlider(value=int(brush), min=2, max=48, description="brush (px)")
         self.erase_toggle = w.ToggleButton(value=False, description="erase")
+        # what the mouse draws: the hole, or thin lines inside it that a sketch model follows
+        self.layer_picker = w.ToggleButtons(options=[("hole", "hole"), ("sketch lines", "sketch")],
+                                            value="hole", tooltips=["paint the hole", LAYER_TIP])
         self.undo_button = w.Button(description="undo")
         self.clear_button = w.Button(description="clear")
         self.preset_picker = w.Dropdown(options=list(PRESETS), description="preset")
@@ -121,6 +126,7 @@ class DemoApp:
         self.mask_upload.observe(self._on_mask_upload, names="value")
         self.brush_slider.observe(lambda _: setattr(self.canvas, "brush", self._brush_px()), names="value")
         self.erase_toggle.observe(lambda c: setattr(self.canvas, "erase", bool(c["new"])), names="value")
+        self.layer_picker.observe(lambda c: setattr(self.canvas, "layer", c["new"]), names="value")
         self.undo_button.on_click(lambda _: self._after_edit(self.canvas.undo()))
         self.clear_button.on_click(lambda _: (self.canvas.clear(), self._after_edit(False)))
         self.preset_button.on_click(lambda _: self.apply_preset())
@@ -129,7 +135,7 @@ class DemoApp:
 
         self.widget = w.VBox([
             w.HBox([self.photo_picker, self.upload, self.mask_upload, self.size_picker]),
-            w.HBox([self.brush_slider, self.erase_toggle, self.undo_button, self.clear_button]),
+            w.HBox([self.layer_picker, self.brush_slider, self.erase_toggle, self.undo_button, self.clear_button]),
             w.HBox([self.preset_picker, self.ratio_slider, self.preset_button]),
             w.HBox([self.canvas_image, w.VBox([self.model_picker, self.fill_button, self.measure_upload,
                                                 self.status, self.downloads])]),
@@ -212,6 +218,7 @@ class DemoApp:
         h, w = self.photo.shape[:2]
         self.canvas = MaskCanvas(h, w, brush=self._brush_px())
         self.canvas.erase = bool(self.erase_toggle.value)
+        self.canvas.layer = self.layer_picker.value
         self.last_tiles: list[Tile] = []
         for _, image, caption in self.tiles.values():
             image.layout.display, caption.value = "none", "paint a hole"
@@ -223,10 +230,13 @@ class DemoApp:
         self.canvas.set_mask(preset_mask(self.preset_picker.value, h, w, float(self.ratio_slider.value), seed))
         self._after_edit(True)
 
-    def paint(self, strokes, brush: float | None = None) -> None:
-        """Draw strokes as if with the mouse (the book's static pages use this), then fill."""
+    def paint(self, strokes, brush: float | None = None, layer: str = "hole") -> None:
+        """Draw strokes as if with the mouse (the book's static pages use this), then fill.
+        ``layer="sketch"`` draws lines for the sketch models instead of the hole."""
+        previous = self.canvas.layer
         for points in strokes:
-            self.canvas.stroke(points, brush=brush)
+            self.canvas.stroke(points, brush=brush, layer=layer)
+        self.canvas.layer = previous
         self._after_edit(True)
 
     def _after_edit(self, changed: bool) -> None:
@@ -238,10 +248,13 @@ class DemoApp:
 
     # -- display -------------------------------------------------------------------------
     def _show_canvas(self) -> None:
-        self.canvas_image.value = png_bytes(overlay(self.photo, self.canvas.mask))
+        self.canvas_image.value = png_bytes(overlay(self.photo, self.canvas.mask, sketch=self.canvas.sketch))
 
     def _report(self, extra: str = "") -> None:
         text = f"hole: {100 * self.canvas.hole_ratio:.1f} % of {self.photo.shape[1]}x{self.photo.shape[0]} px"
+        if self.canvas.sketch.any():
+            inside = int(self.canvas.sketch_in_hole.sum())
+            text += f"; sketch: {inside} line pixels in the hole (lines outside it are ignored)"
         notes = "".join(f"<br><i>{html.escape(n)}</i>" for n in self.notes)
         self.status.value = text + extra + notes
 
@@ -262,7 +275,7 @@ class DemoApp:
             if interactive_only and model is not None and not is_interactive(model):
                 caption.value = "slow: press Fill"
                 continue
-            tile = self.bench.fill_one(name, self.photo, hole, self._truth())
+            tile = self.bench.fill_one(name, self.photo, hole, self._truth(), sketch=self.canvas.sketch)
             tiles.append(tile)
             if tile.ok:
                 image.value = png_bytes(tile.image)

@@ -15,15 +15,23 @@ __all__ = ["overlay", "tile_caption", "result_grid", "png_bytes"]
 
 #: the hole is shown in this colour, half transparent, over the photo
 HOLE_COLOUR = (255, 0, 170)
+#: the reader's sketch lines, opaque, in a colour that stands out on the tinted hole
+SKETCH_COLOUR = (0, 230, 255)
 
 
-def overlay(image: np.ndarray, hole: np.ndarray, colour=HOLE_COLOUR, alpha: float = 0.55) -> np.ndarray:
-    """The photo (H, W, 3) uint8 with the hole ((H, W) bool) tinted in ``colour``."""
+def overlay(image: np.ndarray, hole: np.ndarray, colour=HOLE_COLOUR, alpha: float = 0.55,
+            sketch: np.ndarray | None = None, sketch_colour=SKETCH_COLOUR) -> np.ndarray:
+    """The photo (H, W, 3) uint8 with the hole ((H, W) bool) tinted in ``colour`` and the
+    sketch's lines ((H, W) bool, optional) drawn opaque in ``sketch_colour``."""
     if image.shape[:2] != hole.shape:
         raise ValueError(f"the mask {hole.shape} and the image {image.shape[:2]} differ in size")
     out = image.astype(np.float32)
     tint = np.asarray(colour, dtype=np.float32)
     out[hole] = (1 - alpha) * out[hole] + alpha * tint
+    if sketch is not None:
+        if sketch.shape != hole.shape:
+            raise ValueError(f"the sketch {sketch.shape} and the mask {hole.shape} differ in size")
+        out[sketch] = np.asarray(sketch_colour, dtype=np.float32)
     return (out + 0.5).astype(np.uint8)
 
 
@@ -31,7 +39,7 @@ def tile_caption(tile: Tile) -> str:
     """Name, time and (with a ground truth) PSNR / SSIM / hole L1, in at most three lines."""
     if not tile.ok:
         return tile.display_name
-    lines = [tile.display_name, f"{1000 * tile.seconds:.0f} ms"]
+    lines = [tile.display_name, f"{1000 * tile.seconds:.0f} ms" + (", with your lines" if tile.sketched else "")]
     if tile.metrics:
         m = tile.metrics
         lines[1] += f" | PSNR {m['psnr_db']:.2f} dB"

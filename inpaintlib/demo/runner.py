@@ -6,7 +6,9 @@ Defined in the "Try it yourself" chapter.
 checkpoint). ``fill`` runs each of them through :func:`inpaintlib.inpaint` and returns one
 :class:`Tile` per model: the result and its time, the metrics when the photo has a ground
 truth, or, when the model cannot fill this hole (the Context Encoder's fixed 64x64 centre, an
-image smaller than the network accepts), the model's own one-sentence reason.
+image smaller than the network accepts), the model's own one-sentence reason. A reader's sketch
+(lines drawn in the hole) goes to the models that take one (:func:`uses_sketch`); the others fill
+the same hole without it.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 from inpaintlib.api import _as_float_image, inpaint
 from inpaintlib.evaluation.metrics import inpainting_metrics
 
-__all__ = ["Tile", "ModelBench", "is_interactive", "measure", "to_working_size"]
+__all__ = ["Tile", "ModelBench", "is_interactive", "uses_sketch", "measure", "to_working_size"]
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Tile:
     metrics: dict[str, float] | None = None  # psnr_db, ssim, l1_% when a ground truth exists
     message: str | None = None  # why there is no image (one sentence)
     failed: bool = False  # True for an unexpected error (a bug), False for a refusal
+    sketched: bool = False  # True when the model read the reader's lines
 
     @property
     def ok(self) -> bool:
@@ -44,6 +47,11 @@ def is_interactive(model) -> bool:
     """Whether a model is fast enough to run at every mouse release (feed-forward networks and
     classical fills); iterative ones (MSNPS's texture optimisation) wait for the Fill button."""
     return bool(getattr(model, "interactive", True))
+
+
+def uses_sketch(model) -> bool:
+    """Whether a model takes a sketch (a ``sketch`` argument: DeepFill v2's guided networks)."""
+    return bool(getattr(model, "use_sketch", False))
 
 
 def to_working_size(image: np.ndarray, size: int) -> np.ndarray:
@@ -99,15 +107,27 @@ class ModelBench:
     def interactive_names(self) -> list[str]:
         return [n for n in self.names if self.model(n) is not None and is_interactive(self.model(n))]
 
-    def fill_one(self, name: str, image: np.ndarray, hole: np.ndarray, truth: np.ndarray | None = None) -> Tile:
-        """Fill ``hole`` ((H, W) bool, True = hole) of ``image`` ((H, W, 3) uint8) with one model."""
+    def fill_one(self, name: str, image: np.ndarray, hole: np.ndarray, truth: np.ndarray | None = None,
+                 sketch: np.ndarray | None = None) -> Tile:
+        """Fill ``hole`` ((H, W) bool, True = hole) of ``image`` ((H, W, 3) uint8) with one model;
+        ``sketch`` ((H, W) bool, True = a line) is read inside the hole by a sketch model."""
         model = self.model(name)
         if model is None:
             return Tile(name, name, message=self.load_errors[name], failed=True)
         tile = Tile(name, model.display_name)
+        options = {}
+        if sketch is not None and uses_sketch(model):
+            sketch = np.asarray(sketch, dtype=bool)
+            if sketch.shape != np.shape(hole):
+                raise ValueError(f"the sketch {sketch.shape} and the hole {np.shape(hole)} differ in size")
+            lines = sketch & np.asarray(hole, dtype=bool)
+            if lines.any():
+                device = next((p.device for p in model.parameters()), torch.device("cpu"))
+                options["sketch"] = torch.from_numpy(lines.astype(np.float32))[None, None].to(device)
+                tile.sketched = True
         t = time.perf_counter()
         try:
-            tile.image = inpaint(image, hole, model)
+            tile.image = inpaint(image, hole, model, **options)
         except ValueError as err:  # the model's own refusal: one sentence in its tile
             tile.message = str(err).rstrip(".") + "."
         except Exception as err:  # noqa: BLE001 -- a bug must not take the other tiles down
@@ -118,9 +138,9 @@ class ModelBench:
         return tile
 
     def fill(self, image: np.ndarray, hole: np.ndarray, truth: np.ndarray | None = None,
-             names: Iterable[str] | None = None) -> list[Tile]:
+             names: Iterable[str] | None = None, sketch: np.ndarray | None = None) -> list[Tile]:
         """One tile per model in ``names`` (default: all), in that order."""
-        return [self.fill_one(n, image, hole, truth) for n in (self.names if names is None else names)]
+        return [self.fill_one(n, image, hole, truth, sketch) for n in (self.names if names is None else names)]
 
 
 def measure(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:

@@ -30,7 +30,7 @@ from torch.overrides import TorchFunctionMode
 #: modules drawn as one box even though they have children
 ATOMIC_TYPES: tuple[str, ...] = (
     "ResidualBlock", "InterpolatedConv2d", "ContextualAttention", "ShiftConnection", "ChannelWiseFC",
-    "FullyConnectedBottleneck", "MultiheadAttention",
+    "FullyConnectedBottleneck", "MultiheadAttention", "GatedConv2d",
 )
 _CONV_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _DECORATION_TYPES = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm, nn.ReLU, nn.LeakyReLU,
@@ -88,6 +88,12 @@ def _short(module: nn.Module) -> str:
     if name == "InterpolatedConv2d":
         conv = next(m for m in module.modules() if isinstance(m, nn.Conv2d))
         return f"up x{getattr(module, 'scale', 2)} + " + _short(conv)
+    if name == "GatedConv2d":  # one box: its 2C-channel convolution is features and gates, not 2C outputs
+        kind = "residual-gated " if module.residual_gate else "gated "
+        act = {"elu": " + ELU", "relu": " + ReLU"}.get(module.activation, "")
+        return kind + _short(module.conv) + act
+    if name == "MaskedUpsample":
+        return "up x2 (nearest)"
     if name == "ResidualBlock":
         convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
         dilation = max(c.dilation[0] for c in convs) if convs else 1
@@ -156,7 +162,8 @@ def trace_layers(model: nn.Module, *inputs, network: str = "") -> list[Unit]:
 
     Defined in Chapter 1 (Context Encoder). A module called twice appears twice. ``sources``
     holds, for each unit, the indices of the units whose outputs its input was computed from
-    (-1: the network's input), found by tagging every tensor of the pass. Example::
+    (-1: the network's input), found by tagging every tensor of the pass: the units that the
+    unit's (first) output was computed from, so an argument the unit ignores draws no edge. Example::
 
         units = trace_layers(PGGANGenerator(), image, mask)   # image (1,3,128,128), mask (1,1,128,128)
         units[1].kind, units[1].shape                         # ('conv 4x4 /2 + BN + ReLU', (128, 64, 64))
@@ -183,6 +190,11 @@ def trace_layers(model: nn.Module, *inputs, network: str = "") -> list[Unit]:
             index = max(i for i, u in enumerate(units) if u.name == name and not u.shape)
             first = next(_tensors(output), None)
             units[index].shape = tuple(first.shape[1:]) if first is not None else ()
+            # what the output was computed from, not every argument: a mask handed on but unused
+            # (DeepFill v2's gated layers) draws no arc; the arguments when nothing was traced
+            flow = tags.get(id(first), frozenset()) if first is not None else frozenset()
+            if flow and index not in flow:
+                units[index].sources = sorted(flow)
             for t in _tensors(output):
                 tags[id(t)] = frozenset({index})
                 keep.append(t)
