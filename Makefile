@@ -69,6 +69,8 @@ assets:
 # Notebooks run through jupyter-cache (_config.yml: execute_notebooks: cache): a rebuild reruns only
 # the notebooks whose code changed, and scripts/book_inputs.py empties the cache first when the
 # library, data, checkpoints, requirements or profile changed, so then every notebook runs again.
+# scripts/prefill_book_cache.py executes the uncached notebooks BOOK_JOBS at a time (default 2)
+# into that cache first; BOOK_JOBS=1 leaves them to Jupyter Book, one by one.
 JCACHE := _build/.jupyter_cache
 book: setup assets
 	unset MPLBACKEND
@@ -76,6 +78,7 @@ book: setup assets
 	echo "== building the book, executing notebooks with INPAINT_PROFILE=$$INPAINT_PROFILE"
 	start=$$(date +%s)
 	$(PY) scripts/book_inputs.py --cache $(JCACHE)
+	$(PY) scripts/prefill_book_cache.py --cache $(JCACHE) --jobs "$${BOOK_JOBS:-2}"
 	$(JB) build . $(BOOK_FLAGS)
 	echo "== book built in $$(( $$(date +%s) - start )) s; open:"
 	echo "$(CURDIR)/_build/html/index.html"
