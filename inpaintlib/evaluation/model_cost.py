@@ -26,6 +26,11 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+from inpaintlib.api import inpaint
+from inpaintlib.data.photos import load_test_set
+from inpaintlib.training.flops import count_flops
 
 __all__ = ["ModelCost", "model_cost", "inference_flops", "cpu_ms_per_image", "centre_hole"]
 
@@ -44,10 +49,6 @@ class ModelCost:
 def centre_hole(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A test image (1, 3, size, size) (the first test crop, resized) and a centred 64 x 64 hole
     (1, 1, size, size), 1 = hole."""
-    import torch.nn.functional as F
-
-    from inpaintlib.data.photos import load_test_set
-
     image = F.interpolate(load_test_set(n=1), size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     if size < 96:
         raise ValueError(f"the cost probe needs images of at least 96 px around its 64 px hole, got {size}")
@@ -60,9 +61,6 @@ def centre_hole(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 def inference_flops(model, size: int = 128) -> int | None:
     """Counted FLOPs of one fill at ``size`` px; ``None`` for a model without torch parameters
     (classical code)."""
-    from inpaintlib.api import inpaint
-    from inpaintlib.training.flops import count_flops
-
     if not any(True for _ in model.parameters()):
         return None
     image, mask = centre_hole(size)
@@ -71,8 +69,6 @@ def inference_flops(model, size: int = 128) -> int | None:
 
 def cpu_ms_per_image(model, size: int, repeats: int = 5) -> float:
     """Median wall-clock milliseconds of one fill at ``size`` px on the CPU (one warm-up first)."""
-    from inpaintlib.api import inpaint
-
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     image, mask = centre_hole(size)
