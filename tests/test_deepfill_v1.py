@@ -60,6 +60,17 @@ def test_generator_stages_shapes_range_and_size():
     assert not hasattr(plain, "attention") and sum(p.numel() for p in plain.parameters()) < n
 
 
+def test_generator_answers_with_either_stage():
+    g = DeepFillV1Generator().eval()
+    x, m = torch.rand(1, 3, 64, 64), center_square_mask(1, 64, 64)
+    with torch.no_grad():
+        coarse, fine = g.stages(x * (1 - m), m)
+        assert torch.equal(g(x * (1 - m), m, stage="coarse"), coarse)
+        assert torch.equal(g(x * (1 - m), m), fine) and not torch.allclose(coarse, fine)
+    with pytest.raises(ValueError, match="'coarse' or 'fine'"):
+        g(x * (1 - m), m, stage="refine")
+
+
 def test_critics_have_no_batchnorm_and_score_each_image():
     critics = check_no_batchnorm(GlobalLocalCritics(128, 64, c=8))
     x = torch.rand(3, 3, 128, 128)
