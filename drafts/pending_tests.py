@@ -20,29 +20,3 @@ def test_shipped_edgeconnect_fills_every_bucket_with_known_pixels_unchanged():
         for hole_edges in (None, canny_edges(x)):  # its own edges, and the true ones
             out = inpaintlib.inpaint(x, m, model, hole_edges=hole_edges)
             assert torch.isfinite(out).all() and torch.equal(out * (1 - m), x * (1 - m)), kind
-
-
-# ---------------------------------------------------------------------------------------------
-# Chapter 8 tests that need the shipped checkpoints: they go into tests/test_partial_conv.py
-# (imports: LEARNED_MODELS, ABLATIONS, RECIPES, checkpoint_path from inpaintlib.registry;
-# TEST_MASK_KINDS from inpaintlib.data.photos; shipped_generator, missing_checkpoint_message
-# from training_helpers).
-
-def test_pconv_registered_and_shipped():
-    assert "pconv" in LEARNED_MODELS and {"pconv_plain_conv", "pconv_soft_update"} <= set(ABLATIONS)
-    for name, partial, update in (("pconv", True, "binary"), ("pconv_plain_conv", False, "binary"),
-                                  ("pconv_soft_update", True, "soft")):
-        g = shipped_generator(name)  # fails (never skips) until shipped; under 4 MB, equal budget
-        assert g.partial == partial and g.mask_update == update and g.width == PConvRecipe.width
-
-
-def test_shipped_pconv_fills_every_bucket_with_known_pixels_unchanged():
-    for name in ("pconv", "pconv_plain_conv", "pconv_soft_update"):
-        if not checkpoint_path(name).is_file():
-            pytest.fail(missing_checkpoint_message(name))
-        model = inpaintlib.load_pretrained(name)
-        x = load_test_set(n=2)
-        for kind in TEST_MASK_KINDS:
-            m = load_test_masks(kind, n=2)
-            out = inpaintlib.inpaint(x, m, model)
-            assert torch.isfinite(out).all() and torch.equal(out * (1 - m), x * (1 - m)), (name, kind)

@@ -25,6 +25,7 @@ LEARNED_MODELS: dict[str, str] = {
     "shift_net": "Chapter 5 (Shift-Net)",
     "deepfill_v1": "Chapter 6 (DeepFill v1)",
     "gmcnn": "Chapter 7 (GMCNN)",
+    "pconv": "Chapter 8 (Partial Convolutions)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -36,6 +37,8 @@ ABLATIONS: dict[str, str] = {
     "shift_net_no_shift": "Chapter 5 (Shift-Net), the same U-Net without the shift connection",
     "deepfill_v1_no_attention": "Chapter 6 (DeepFill v1), the refinement network's dilated branch alone (no contextual attention)",
     "gmcnn_no_mrf": "Chapter 7 (GMCNN), trained without the ID-MRF loss",
+    "pconv_plain_conv": "Chapter 8 (Partial Convolutions), the same U-Net with ordinary convolutions and the mask as an input channel",
+    "pconv_soft_update": "Chapter 8 (Partial Convolutions), a real-valued mask update (the window sum, normalised) instead of 0/1",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
