@@ -28,6 +28,7 @@ from torch import nn
 
 from inpaintlib.data.edges import CANNY_SIGMA, canny_edges
 from inpaintlib.models.base import InpaintingModel
+from inpaintlib.nn.activations import ELU
 from inpaintlib.nn.contextual_attention import ContextualAttention
 from inpaintlib.nn.gated_conv import GatedConv2d, MaskedSequential, MaskedUpsample
 from inpaintlib.nn.partial_conv import PartialConv2d, PartialConvBlock
@@ -44,7 +45,7 @@ class _PartialELU(PartialConvBlock):
         conv.strict = False  # the network checks its mask once, at the input
         nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")  # as the gated layers (nn.gated_conv)
         nn.init.zeros_(conv.bias)
-        super().__init__(conv, nn.ELU() if activation == "elu" else nn.ReLU())
+        super().__init__(conv, ELU() if activation == "elu" else nn.ReLU())
 
 
 class _Plain(nn.Module):
