@@ -26,6 +26,7 @@ LEARNED_MODELS: dict[str, str] = {
     "deepfill_v1": "Chapter 6 (DeepFill v1)",
     "gmcnn": "Chapter 7 (GMCNN)",
     "pconv": "Chapter 8 (Partial Convolutions)",
+    "edgeconnect": "Chapter 9 (EdgeConnect)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -39,6 +40,7 @@ ABLATIONS: dict[str, str] = {
     "gmcnn_no_mrf": "Chapter 7 (GMCNN), trained without the ID-MRF loss",
     "pconv_plain_conv": "Chapter 8 (Partial Convolutions), the same U-Net with ordinary convolutions and the mask as an input channel",
     "pconv_soft_update": "Chapter 8 (Partial Convolutions), a real-valued mask update (the window sum, normalised) instead of 0/1",
+    "edgeconnect_no_edges": "Chapter 9 (EdgeConnect), the inpainting generator with an empty edge channel",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
