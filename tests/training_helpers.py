@@ -60,3 +60,21 @@ def shipped_generator(name: str):
     assert float(out.std()) > 0.01  # not a constant image
     assert ckpt["meta"]["profile"] in VARIANT_PROFILES["cpu"] and path.stat().st_size < 4 * 2**20
     return generator
+
+
+def assert_fills_every_bucket_keeping_known_pixels(name: str, extra_inputs) -> None:
+    """The shipped ``name`` fills two test crops of every bucket, once per keyword set that
+    ``extra_inputs(x, m)`` gives (e.g. with and without a sketch), with finite values and the
+    known pixels unchanged. A missing checkpoint fails, never skips."""
+    import inpaintlib
+    from inpaintlib.data.photos import TEST_MASK_KINDS
+
+    if not checkpoint_path(name).is_file():
+        pytest.fail(missing_checkpoint_message(name))
+    model = inpaintlib.load_pretrained(name)
+    x = load_test_set(n=2)
+    for kind in TEST_MASK_KINDS:
+        m = load_test_masks(kind, n=2)
+        for kwargs in extra_inputs(x, m):
+            out = inpaintlib.inpaint(x, m, model, **kwargs)
+            assert torch.isfinite(out).all() and torch.equal(out * (1 - m), x * (1 - m)), (kind, list(kwargs))
