@@ -27,6 +27,7 @@ LEARNED_MODELS: dict[str, str] = {
     "gmcnn": "Chapter 7 (GMCNN)",
     "pconv": "Chapter 8 (Partial Convolutions)",
     "edgeconnect": "Chapter 9 (EdgeConnect)",
+    "deepfill_v2": "Chapter 10 (DeepFill v2)",
 }
 
 #: ablation checkpoints shipped beside the models (loadable, but not listed as models)
@@ -41,6 +42,8 @@ ABLATIONS: dict[str, str] = {
     "pconv_plain_conv": "Chapter 8 (Partial Convolutions), the same U-Net with ordinary convolutions and the mask as an input channel",
     "pconv_soft_update": "Chapter 8 (Partial Convolutions), a real-valued mask update (the window sum, normalised) instead of 0/1",
     "edgeconnect_no_edges": "Chapter 9 (EdgeConnect), the inpainting generator with an empty edge channel",
+    "deepfill_v2_partial": "Chapter 10 (DeepFill v2), partial convolutions (a rule-based 0/1 mask) instead of gated ones",
+    "deepfill_v2_residual_gate": "Chapter 10 (DeepFill v2), gates that learn a residual over partial convolution's mask update",
 }
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");

@@ -6,16 +6,19 @@ import torch
 import torch.nn.functional as F
 
 import inpaintlib
-from inpaintlib.data.photos import load_test_masks, load_test_set
+from inpaintlib.data.edges import canny_edges
+from inpaintlib.data.photos import TEST_MASK_KINDS, load_test_masks, load_test_set
 from inpaintlib.losses.terms import hinge_discriminator_loss, hinge_generator_loss
 from inpaintlib.models.deepfill_v2 import (CONV_KINDS, DeepFillV2Generator, DeepFillV2Partial, DeepFillV2Recipe,
                                            DeepFillV2ResidualGate, SNPatchGANDiscriminator, sketch_keep_draw)
 from inpaintlib.nn.gated_conv import GatedConv2d, pconv_mask_update
 from inpaintlib.nn.partial_conv import PartialConv2d
-from inpaintlib.registry import RECIPES
+from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES
 from inpaintlib.training.engine import train
 
-from training_helpers import generator_losses_on_a_fixed_batch
+from training_helpers import (
+    assert_fills_every_bucket_keeping_known_pixels, generator_losses_on_a_fixed_batch, shipped_generator,
+)
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +221,23 @@ def test_smoke_training_of_the_three_recipes_runs_both_phases():
         assert list(dict.fromkeys(result.history["phase"])) == ["reconstruction", "adversarial"]
         assert set(result.meta["flops_per_step"]) == {"reconstruction@64", "adversarial@64"}
     assert {"deepfill_v2", "deepfill_v2_partial", "deepfill_v2_residual_gate"} <= set(RECIPES)
+
+
+def test_deepfill_v2_registered_and_shipped():
+    assert "deepfill_v2" in LEARNED_MODELS
+    assert {"deepfill_v2_partial", "deepfill_v2_residual_gate"} <= set(ABLATIONS)
+    for name, kind in (("deepfill_v2", "gated"), ("deepfill_v2_partial", "partial"),
+                       ("deepfill_v2_residual_gate", "residual_gate")):
+        g = shipped_generator(name)  # fails (never skips) until shipped; under 4 MB, equal budget
+        assert g.conv_kind == kind and g.use_sketch and g.use_attention
+
+
+def test_shipped_deepfill_v2_fills_every_bucket_with_known_pixels_unchanged():
+    # no sketch, and the true edges in the hole
+    assert_fills_every_bucket_keeping_known_pixels(
+        "deepfill_v2", lambda x, m: ({}, {"sketch": canny_edges(x) * m}))
+    model, x = inpaintlib.load_pretrained("deepfill_v2"), load_test_set(n=2)
+    for kind in TEST_MASK_KINDS:  # the sketch reaches the fill
+        m = load_test_masks(kind, n=2)
+        assert not torch.equal(inpaintlib.inpaint(x, m, model),
+                               inpaintlib.inpaint(x, m, model, sketch=canny_edges(x) * m)), kind
