@@ -155,6 +155,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("collect-results", help="replace the shipped test-set numbers with a recorded set")
     p.add_argument("folder", help="the folder of $INPAINT_RECORD_RESULTS")
     p.add_argument("--to", default=None, help="default: data/test_results.json")
+    p = sub.add_parser("ship", help="ship a finished run: its moving average or its last weights, chosen on "
+                                    "validation crops, in float16, with its fingerprint")
+    p.add_argument("run", help="a run checkpoint, e.g. runs/equal/pconv.pt")
+    p.add_argument("dest", help="e.g. data/checkpoints/pconv.pt")
+    p.add_argument("--weights", default="choose", choices=["choose", "generator", "generator_last"])
     p = sub.add_parser("export-vgg", help="write the VGG-16 conv layers the losses use as one float16 file")
     p.add_argument("path", help="e.g. .cache/vgg16_conv_fp16.pt; then set INPAINT_VGG16_WEIGHTS to it")
     p.add_argument("--upto", default="relu4_3")
@@ -214,6 +219,16 @@ def main(argv=None) -> int:
 
         dest = args.to or str(Path(DATA_DIR) / "test_results.json")
         print(f"{collect_recorded(args.folder, dest)} entries written to {dest}")
+    elif args.command == "ship":
+        from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
+
+        with one_line_errors(args.run, checkpoint=True):
+            run = read_checkpoint(args.run)
+        if not run["meta"].get("finished"):
+            raise SystemExit(f"error: {args.run} is an unfinished run: resume it with train-all first")
+        with one_line_errors(args.dest):
+            meta = read_checkpoint(ship_checkpoint(args.run, args.dest, weights=args.weights))["meta"]
+        print(f"{args.dest}: {meta['shipped_weights']} {meta.get('weights_validation_psnr', '')}")
     elif args.command == "export-vgg":
         from inpaintlib.losses.vgg import export_vgg16_weights
 

@@ -17,6 +17,9 @@ import inpaintlib.training.train_all
 from inpaintlib.cli import UNLOADABLE, main
 from inpaintlib.evaluation.fixed_test_set import CACHE_ENV
 from inpaintlib.losses.vgg import hed_weights_path
+from inpaintlib.registry import recipe_for
+from inpaintlib.training.checkpoint import read_checkpoint
+from inpaintlib.training.engine import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,3 +211,18 @@ def test_a_real_command_ends_in_one_error_line(pair, tmp_path, case):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert done.stdout == ""
+
+
+# --- ship ----------------------------------------------------------------------------------------
+def test_ship_refuses_an_unfinished_run_and_a_missing_one(tmp_path, capsys):
+    assert "no checkpoint at" in _error_line(["ship", str(tmp_path / "none.pt"), str(tmp_path / "s.pt")])
+    run = train(recipe_for("fill_refiner"), profile="smoke", out=tmp_path / "r.pt", progress=False, steps=2)
+    unfinished = read_checkpoint(run.checkpoint)
+    unfinished["meta"]["finished"] = False
+    torch.save(unfinished, tmp_path / "cut.pt")
+    assert "unfinished run" in _error_line(["ship", str(tmp_path / "cut.pt"), str(tmp_path / "s.pt")])
+    assert "weights must be" in _error_line(["ship", str(run.checkpoint), str(tmp_path / "s.pt"),
+                                             "--weights", "generator_last"])  # smoke keeps no average
+    main(["ship", str(run.checkpoint), str(tmp_path / "s.pt")])
+    assert "last weights (no moving average)" in capsys.readouterr().out
+    assert read_checkpoint(tmp_path / "s.pt")["meta"]["stored_as"] == "float16"

@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintlib.training.checkpoint import build_generator, read_checkpoint, ship_checkpoint
+from inpaintlib.training.checkpoint import (
+    build_generator, choose_shipped_weights, read_checkpoint, ship_checkpoint,
+)
+from inpaintlib.registry import recipe_for
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.training.profiles import current_profile
 from inpaintlib.training.engine import Phase, Recipe, TrainSettings, train
@@ -213,3 +216,25 @@ def test_the_one_device_choice_prefers_cuda_and_honours_an_explicit_device(monke
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert default_device() == torch.device("cpu")
     assert default_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_shipping_chooses_the_moving_average_or_the_last_weights_on_validation_crops(tmp_path):
+    run = train(recipe_for("fill_refiner"), profile="smoke", out=tmp_path / "r.pt", progress=False,
+                steps=3, ema_decay=0.5).checkpoint
+    ckpt = read_checkpoint(run)
+    assert set(ckpt["state_dicts"]) >= {"generator", "generator_last"}
+    key, scores = choose_shipped_weights(ckpt, n=4)
+    assert set(scores) == {"moving average", "last weights"}
+    best = max(scores, key=scores.get)
+    assert {"generator": "moving average", "generator_last": "last weights"}[key] == best
+    shipped = read_checkpoint(ship_checkpoint(run, tmp_path / "ship.pt", validation_crops=4))
+    assert shipped["meta"]["shipped_weights"] == best and shipped["meta"]["weights_validation_psnr"] == scores
+    assert all(torch.equal(shipped["state_dicts"]["generator"][k], v.half() if v.is_floating_point() else v)
+               for k, v in ckpt["state_dicts"][key].items())  # the chosen weights, in float16
+    last = read_checkpoint(ship_checkpoint(run, tmp_path / "last.pt", weights="generator_last"))
+    assert last["meta"]["shipped_weights"] == "last weights" and "weights_validation_psnr" not in last["meta"]
+    with pytest.raises(ValueError, match="weights must be 'choose'"):
+        ship_checkpoint(run, tmp_path / "x.pt", weights="ema")
+    plain = train(recipe_for("fill_refiner"), profile="smoke", out=tmp_path / "p.pt", progress=False, steps=2)
+    assert read_checkpoint(ship_checkpoint(plain.checkpoint, tmp_path / "p_ship.pt"))["meta"][
+        "shipped_weights"] == "last weights (no moving average)"  # smoke keeps no average

@@ -147,10 +147,52 @@ def build_generator(ckpt: dict[str, Any], cls: type | None = None) -> nn.Module:
     return net
 
 
-def ship_checkpoint(src: str | Path, dst: str | Path, cls: type | None = None) -> Path:
-    """Copy a training checkpoint keeping only what inference needs: the generator (the moving
-    average when training kept one) in float16, its config, the metadata and the loss history
-    (no discriminator, no optimiser state). Loading casts the weights back to float32:
+#: the weights a run with a moving average keeps, by the names the shipped metadata uses
+RUN_WEIGHTS = {"generator": "moving average", "generator_last": "last weights"}
+
+
+def choose_shipped_weights(ckpt: dict[str, Any], n: int = 48, cls: type | None = None
+                           ) -> tuple[str, dict[str, float]]:
+    """Which weights of a run to ship: its moving average or its last weights, whichever fills
+    better on the validation crops (the mean PSNR over the mask kinds of
+    :func:`inpaintlib.evaluation.fixed_test_set.validation_preference`; ``n`` crops). Returns the
+    state's key (``"generator"`` or ``"generator_last"``) and ``{name: mean PSNR}``; a run
+    without a moving average, or of a class outside ``inpaintlib`` not given as ``cls``:
+    ``("generator", {})``.
+
+    Defined in Chapter 0 (Foundations). The average smooths the last steps' noise and usually
+    fills better. But it remembers: with decay :math:`d` it still holds :math:`d^k` of the
+    weights of :math:`k` steps ago, so an average kept through a switch of crop size (progressive
+    resizing) can end with a share of the small crops' weights, and a network whose output is
+    sensitive to its weights (partial convolutions rescale each window by up to its size) then
+    fills worse with it than with its last weights. The validation crops decide, by the same rule
+    for every model; the test set only reports.
+    """
+    states = ckpt["state_dicts"]
+    if "generator_last" not in states:
+        return "generator", {}
+    if cls is None and not ckpt["class"].startswith("inpaintlib."):
+        return "generator", {}  # a class of the reader's own, not given: the average, unchosen
+    from inpaintlib.evaluation.validation import validation_preference
+
+    models = {}
+    for key in RUN_WEIGHTS:
+        net = build_generator(ckpt, cls=cls)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in states[key].items()})
+        models[key] = net.eval()
+    best, rows = validation_preference(models, n=n)
+    means = {RUN_WEIGHTS[key]: round(sum(r[kind]["psnr_db"] for kind in r) / len(r), 3) for key, r in rows.items()}
+    return best, means
+
+
+def ship_checkpoint(src: str | Path, dst: str | Path, cls: type | None = None, weights: str = "choose",
+                    validation_crops: int = 48) -> Path:
+    """Copy a training checkpoint keeping only what inference needs: the generator in float16,
+    its config, the metadata and the loss history (no discriminator, no optimiser state).
+    ``weights``: ``"choose"`` ships the moving average or the last weights, whichever
+    :func:`choose_shipped_weights` prefers on ``validation_crops`` validation crops (recorded in
+    ``meta["shipped_weights"]`` and ``meta["weights_validation_psnr"]``); ``"generator"`` or
+    ``"generator_last"`` ships that state. Loading casts the weights back to float32:
     float16 keeps 11 significant bits, far more than the weights' own noise, and halves the file
     (every shipped checkpoint stays under 4 MB).
 
@@ -161,11 +203,19 @@ def ship_checkpoint(src: str | Path, dst: str | Path, cls: type | None = None) -
     fingerprinted only when given as ``cls``: a class is never imported by the name a file gives.
     """
     ckpt = read_checkpoint(src)
+    states, scores = ckpt["state_dicts"], {}
+    if weights == "choose":
+        weights, scores = choose_shipped_weights(ckpt, n=validation_crops, cls=cls)
+    if weights not in RUN_WEIGHTS or weights not in states:
+        raise ValueError(f"weights must be 'choose' or one of the run's {[k for k in RUN_WEIGHTS if k in states]}, "
+                         f"got {weights!r}")
     ckpt["state_dicts"] = {"generator": {k: t.half() if t.is_floating_point() else t
-                                         for k, t in ckpt["state_dicts"]["generator"].items()}}
+                                         for k, t in states[weights].items()}}
     ckpt["optimizers"] = {}
     ckpt["ema"] = {}
-    ckpt["meta"] = {**ckpt["meta"], "stored_as": "float16"}
+    shipped = RUN_WEIGHTS[weights] if "generator_last" in states else "last weights (no moving average)"
+    ckpt["meta"] = {**ckpt["meta"], "stored_as": "float16", "shipped_weights": shipped,
+                    **({"weights_validation_psnr": scores} if scores else {})}
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, dst)
