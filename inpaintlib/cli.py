@@ -144,6 +144,8 @@ def main(argv=None) -> int:
                    help="stop this command after so many minutes (run it again to resume)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--workers", type=int, default=None, help="data worker processes (default: cores - 1 on CUDA)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="another seed (1, 2): runs to <out>/<profile>-seed<N>, ships to seed<N>/ (the seed spread)")
     p = sub.add_parser("evaluate", help="metrics on the fixed test set beside the classical baselines")
     p.add_argument("name")
     p.add_argument("--n", type=int, default=None, help="number of test crops (default all)")
@@ -155,6 +157,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("collect-results", help="replace the shipped test-set numbers with a recorded set")
     p.add_argument("folder", help="the folder of $INPAINT_RECORD_RESULTS")
     p.add_argument("--to", default=None, help="default: data/test_results.json")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="replace only these methods' entries and keep every other one")
     p = sub.add_parser("ship", help="ship a finished run: its moving average or its last weights, chosen on "
                                     "validation crops, in float16, with its fingerprint")
     p.add_argument("run", help="a run checkpoint, e.g. runs/equal/pconv.pt")
@@ -218,7 +222,7 @@ def main(argv=None) -> int:
         from inpaintlib.evaluation.result_store import collect_recorded
 
         dest = args.to or str(Path(DATA_DIR) / "test_results.json")
-        print(f"{collect_recorded(args.folder, dest)} entries written to {dest}")
+        print(f"{collect_recorded(args.folder, dest, only=args.only)} entries written to {dest}")
     elif args.command == "ship":
         from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
 
@@ -242,7 +246,8 @@ def main(argv=None) -> int:
         _check_trainable([*args.names, *args.gpu_budget])
         status = train_all(args.names or None, device=args.device, minutes=args.minutes, out=args.out,
                            ship_to=args.ship_to, stop_after=args.stop_after, profile=args.profile,
-                           gpu_budget=args.gpu_budget, threads=args.threads, workers=args.workers)
+                           gpu_budget=args.gpu_budget, threads=args.threads, workers=args.workers,
+                           seed=args.seed)
         for name, state in status.items():
             print(f"{name}: {state}")
     elif args.command == "evaluate":

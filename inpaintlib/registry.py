@@ -46,6 +46,23 @@ ABLATIONS: dict[str, str] = {
     "deepfill_v2_residual_gate": "Chapter 10 (DeepFill v2), gates that learn a residual over partial convolution's mask update",
 }
 
+#: what each ablation changes in which model, for the comparison's ablation table (Chapter 11):
+#: ablation -> (the model it is compared with, the change in a few words)
+ABLATION_OF: dict[str, tuple[str, str]] = {
+    "fill_refiner_guided": ("fill_refiner", "adds the Navier-Stokes fill as an input"),
+    "context_encoder_l2": ("context_encoder", "removes the adversarial loss"),
+    "msnps_content": ("msnps", "removes the texture optimisation"),
+    "pggan_global_only": ("pggan", "removes the patch head of the discriminator"),
+    "shift_net_no_shift": ("shift_net", "removes the shift connection"),
+    "deepfill_v1_no_attention": ("deepfill_v1", "removes contextual attention"),
+    "gmcnn_no_mrf": ("gmcnn", "removes the ID-MRF loss"),
+    "pconv_plain_conv": ("pconv", "replaces partial convolutions by plain ones with a mask channel"),
+    "pconv_soft_update": ("pconv", "replaces the 0/1 mask update by a real-valued one"),
+    "edgeconnect_no_edges": ("edgeconnect", "removes the edge stage (an empty edge channel)"),
+    "deepfill_v2_partial": ("deepfill_v2", "replaces gated convolutions by partial ones"),
+    "deepfill_v2_residual_gate": ("deepfill_v2", "makes the gates a residual over the partial mask update"),
+}
+
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
 #: the class is called with the loaded network (e.g. MSNPS = content network + texture optimisation)
 WRAPPED: dict[str, tuple[str, str]] = {
@@ -101,11 +118,13 @@ def checkpoint_dir() -> Path:
 
 #: where each training budget's checkpoints live, under ``data/checkpoints``: the ``cpu`` budget
 #: (every chapter's shipped model) at the top, GPU-trained ones (``make train-gpu``) in ``gpu/``
-VARIANTS = {"cpu": ".", "gpu": "gpu"}
+VARIANTS = {"cpu": ".", "gpu": "gpu", "seed1": "seed1", "seed2": "seed2"}
+#: ``seed1``/``seed2``: the same recipe at the equal budget with another seed (``train-all --seed``),
+#: for the run-to-run spread that the comparison (Chapter 11) sets every difference against.
 #: the training profiles a shipped variant may record: the ``cpu`` variant (in ``data/checkpoints``)
 #: is trained with the ``equal`` FLOP budget; checkpoints not yet retrained record the earlier
 #: minutes budget, profile ``"cpu"`` (90 core-minutes)
-VARIANT_PROFILES = {"cpu": ("equal", "cpu"), "gpu": ("gpu",)}
+VARIANT_PROFILES = {"cpu": ("equal", "cpu"), "gpu": ("gpu",), "seed1": ("equal",), "seed2": ("equal",)}
 
 
 def checkpoint_path(name: str, variant: str = "cpu") -> Path:

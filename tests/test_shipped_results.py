@@ -110,3 +110,21 @@ def test_a_damaged_results_file_is_refused_by_name(tmp_path, monkeypatch):
     monkeypatch.setenv(result_store.SHIPPED_ENV, str(bad))
     with pytest.raises(ValueError, match="results.json.*'entries'"):
         result_store.shipped_entries()
+
+
+def test_collecting_only_some_methods_replaces_theirs_and_keeps_the_rest(tmp_path):
+    dest = tmp_path / "test_results.json"
+    old = {"pggan-center-aaa": {"psnr_db": 1.0}, "pggan-ff10-20-bbb": {"psnr_db": 2.0},
+           "pggan_global_only-center-ccc": {"psnr_db": 3.0}, "glcic-center-ddd": {"psnr_db": 4.0}}
+    dest.write_text(json.dumps({"about": "x", "entries": old}))
+    record = tmp_path / "record"
+    record.mkdir()
+    for entry, value in {"pggan-center-eee": {"psnr_db": 5.0}, "glcic-center-fff": {"psnr_db": 6.0}}.items():
+        (record / f"{entry}.json").write_text(json.dumps(value))
+    assert main(["collect-results", str(record), "--to", str(dest), "--only", "pggan"]) == 0
+    entries = json.loads(dest.read_text())["entries"]
+    # pggan's two old entries are gone and its new one is in; the other methods' entries are kept as they were
+    assert entries == {"pggan-center-eee": {"psnr_db": 5.0}, "pggan_global_only-center-ccc": {"psnr_db": 3.0},
+                       "glcic-center-ddd": {"psnr_db": 4.0}}
+    with pytest.raises(SystemExit, match="nothing recorded .* belongs to"):
+        main(["collect-results", str(record), "--to", str(dest), "--only", "gmcnn"])

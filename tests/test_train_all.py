@@ -60,3 +60,32 @@ def test_shipped_recipes_are_what_the_registry_ships_whether_or_not_the_files_ar
     assert names[0] == "fill_refiner" and "msnps_content" in names and "msnps" not in names
     assert set(names) == {registry.WRAPPED.get(n, (n,))[0] for n in (*registry.LEARNED_MODELS, *registry.ABLATIONS)}
     assert "context_encoder_fc" not in names  # trainable, but it does not ship: not retrained
+
+
+def test_another_seed_trains_a_separate_run_and_ships_it_as_a_seed_variant(tmp_path, monkeypatch):
+    from inpaintlib import registry
+    from inpaintlib.training.checkpoint import read_checkpoint
+    from inpaintlib.training.train_all import train_all
+
+    kw = dict(profile="smoke", steps=2, out=tmp_path / "runs", ship_to=tmp_path / "ship", progress=False)
+    assert train_all(["fill_refiner"], seed=1, **kw) == {"fill_refiner": "finished"}
+    assert (tmp_path / "runs" / "smoke-seed1" / "fill_refiner.pt").is_file()
+    assert not (tmp_path / "ship" / "fill_refiner.pt").exists()  # the seed-0 file is not replaced
+    seed1 = read_checkpoint(tmp_path / "ship" / "seed1" / "fill_refiner.pt")
+    assert seed1["meta"]["seed"] == 1
+    monkeypatch.setattr(registry, "checkpoint_dir", lambda: tmp_path / "ship")
+    assert registry.available_variants("fill_refiner") == ["seed1"]
+    # seed 0 is another run: other initial weights
+    assert train_all(["fill_refiner"], **kw) == {"fill_refiner": "finished"}
+    seed0 = read_checkpoint(tmp_path / "ship" / "fill_refiner.pt")
+    first = next(iter(seed0["state_dicts"]["generator"]))
+    assert not (seed0["state_dicts"]["generator"][first] == seed1["state_dicts"]["generator"][first]).all()
+
+
+def test_every_ablation_names_the_model_it_is_compared_with():
+    from inpaintlib import registry
+
+    assert set(registry.ABLATION_OF) == set(registry.ABLATIONS)
+    for ablation, (model, change) in registry.ABLATION_OF.items():
+        assert model in registry.LEARNED_MODELS, (ablation, model)
+        assert change and ablation.startswith(model.split("_v")[0][:4]), (ablation, model)

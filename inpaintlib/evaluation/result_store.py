@@ -89,35 +89,32 @@ def record(entry: str, value) -> None:
     (Path(folder) / f"{entry}.json").write_text(json.dumps(value))
 
 
-def collect_recorded(folder: str | Path, dest: str | Path) -> int:
-    """Replace ``dest`` with every entry recorded in ``folder``; returns how many entries it holds."""
+def entry_model(entry: str) -> str:
+    """The method an entry belongs to: its name up to the first ``-`` (names hold none; kinds do)."""
+    return entry.split("-", 1)[0]
+
+
+def collect_recorded(folder: str | Path, dest: str | Path, only=None) -> int:
+    """Replace ``dest`` with every entry recorded in ``folder``; returns how many entries it holds.
+
+    ``only``: method names. Then only their entries are replaced (every entry of theirs in
+    ``dest`` is dropped, every recorded one of theirs is added) and every other entry of ``dest``
+    is kept: after retraining a few models, their numbers are re-measured (``measure-registered``
+    and the chapters that ask for them) without rebuilding the whole book.
+    """
     files = sorted(Path(folder).glob("*.json"))
     if not files:
         raise SystemExit(f"error: nothing was recorded in {folder}: expected the files "
                          f"evaluate_model writes when {RECORD_ENV} is set")
     entries = {f.stem: json.loads(f.read_text()) for f in files}
+    if only is not None:
+        only = set(only)
+        recorded = {entry_model(e) for e in entries}
+        if not only & recorded:
+            raise SystemExit(f"error: nothing recorded in {folder} belongs to {sorted(only)}; "
+                             f"recorded methods: {sorted(recorded)}")
+        kept = {e: v for e, v in _entries(str(Path(dest).resolve()), Path(dest).stat().st_mtime_ns).items()
+                if entry_model(e) not in only}
+        entries = kept | {e: v for e, v in entries.items() if entry_model(e) in only}
     Path(dest).write_text(json.dumps({"about": _ABOUT, "entries": entries}, indent=1, sort_keys=True) + "\n")
     return len(entries)
-
-
-def registered_methods() -> list[str]:
-    """What ``make eval`` measures on every bucket of the whole test set: every classical baseline,
-    every learned model and every ablation with a shipped checkpoint, except the wrapped ones
-    (MSNPS optimises each image for seconds: its chapter measures it on the crops it states)."""
-    from inpaintlib.evaluation.baselines import BASELINES
-    from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, WRAPPED, checkpoint_path
-
-    learned = [m for m in (*LEARNED_MODELS, *ABLATIONS) if m not in WRAPPED and checkpoint_path(m).is_file()]
-    return [*BASELINES, *learned]
-
-
-def measure_registered(progress: bool = True) -> dict[str, dict]:
-    """:func:`evaluate_model` of every :func:`registered_methods` entry on the whole test set
-    (served from the cache or the shipped file when current, measured otherwise)."""
-    from inpaintlib.evaluation.fixed_test_set import evaluate_model
-    from inpaintlib.registry import load_pretrained
-    from inpaintlib.training.progress import progress_iter
-
-    names = registered_methods()
-    return {name: evaluate_model(load_pretrained(name), progress=False)
-            for name in progress_iter(names, desc="test set", disable=not progress)}

@@ -65,7 +65,7 @@ def _run(name: str, profile: str, out: Path, ship_to: Path, deadline, device, pr
 
 def train_all(names=None, device: str | None = None, out: str | Path = "runs", ship_to: str | Path | None = None,
               stop_after: float | None = None, profile: str = "equal", gpu_budget=(), progress: bool = True,
-              **overrides) -> dict[str, str]:
+              seed: int = 0, **overrides) -> dict[str, str]:
     """Train ``names`` (default: :func:`shipped_recipes`) at ``profile``, then ``gpu_budget`` at ``gpu``.
 
     Defined in Chapter 0 (Foundations). Returns ``{name: status}`` (GPU-budget runs as
@@ -73,6 +73,9 @@ def train_all(names=None, device: str | None = None, out: str | Path = "runs", s
     (resume with the same command)"``. ``ship_to``: where the ``profile`` runs ship (default
     ``data/checkpoints``; the GPU-budget runs go to its ``gpu/`` folder). ``overrides``: any
     training setting (e.g. ``threads=1``, or ``minutes=`` for a reader's own timed budget).
+    ``seed``: another seed than the shipped runs' 0, for the run-to-run spread the comparison uses
+    as its yardstick: the runs go to ``<out>/<profile>-seed<seed>/`` and ship to ``seed<seed>/``
+    under ``ship_to`` (``load_pretrained(name, variant="seed1")``).
     """
     from inpaintlib.registry import checkpoint_dir
 
@@ -81,8 +84,11 @@ def train_all(names=None, device: str | None = None, out: str | Path = "runs", s
     ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
     deadline = time.time() + 60 * stop_after if stop_after else None
     status: dict[str, str] = {}
+    run_dir = out / (f"{profile}-seed{seed}" if seed else profile)
+    if seed:
+        ship_to, overrides = ship_to / f"seed{seed}", {**overrides, "seed": seed}
     for name in names:
-        status[name] = _run(name, profile, out / profile, ship_to, deadline, device, progress, overrides)
+        status[name] = _run(name, profile, run_dir, ship_to, deadline, device, progress, overrides)
     for name in gpu_budget:
         status[f"{name} (gpu)"] = _run(name, "gpu", out / "gpu", ship_to / "gpu", deadline, device, progress,
                                        overrides)
