@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: long each command takes"), so that the longest start first
 EXPECTED_SECONDS = {"00_foundations": 174, "01_context_encoder": 53, "02_msnps": 85, "03_glcic": 49,
                     "03b_glcic_results": 66, "04_pggan": 235, "05_shift_net": 218, "06_deepfill_v1": 170,
-                    "07_gmcnn": 175, "08_partial_conv": 88, "12_try_it_yourself": 35}
+                    "07_gmcnn": 175, "08_partial_conv": 88, "11_comparison": 600,
+                    "12_try_it_yourself": 35}
 
 
 def book_notebooks(root: Path = ROOT) -> list[Path]:

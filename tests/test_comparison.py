@@ -19,6 +19,7 @@ import inpaintlib.evaluation.fixed_test_set as evaluation
 from inpaintlib.evaluation import comparison, result_store
 from inpaintlib.evaluation.baselines import TeleaInpainter
 from inpaintlib.evaluation.comparison import (
+    component_effect, sentence_component,
     ComparisonTable,
     ablation_deltas,
     budget_frame,
@@ -37,6 +38,8 @@ from inpaintlib.evaluation.comparison import (
 )
 from inpaintlib.evaluation.fixed_test_set import _cache_file, evaluate_model
 from inpaintlib.evaluation.kid import KID, kernel_inception_distance
+from inpaintlib.evaluation.model_cost import ModelCost
+from inpaintlib.data.photos import TEST_MASK_KINDS
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.registry import checkpoint_path
 from inpaintlib.training.checkpoint import read_checkpoint
@@ -360,3 +363,54 @@ def test_kid_of_fills_is_zero_for_fills_equal_to_the_real_crops(monkeypatch):
     monkeypatch.setattr(comparison, "inpaint", lambda images, masks, model: images.clone())
     kid = kid_of_fills(TeleaInpainter(radius=4), "ff10-20", n=3)
     assert kid.value == pytest.approx(0.0, abs=1e-9) and kid.standard_error == pytest.approx(0.0, abs=1e-9)
+
+
+# ------------------------------------------------------------------ components
+def test_component_effect_is_signed_so_that_positive_means_the_component_helps():
+    model = {"center": {"psnr_db": 25.0, "l1_%": 8.0}, "ff10-20": {"psnr_db": 30.0, "l1_%": 5.0},
+             "ff20-30": {"psnr_db": 27.0, "l1_%": 6.0}}
+    ablation = {"center": {"psnr_db": 26.0, "l1_%": 7.5}, "ff10-20": {"psnr_db": 29.5, "l1_%": 5.5},
+                "ff20-30": None}
+    effect = component_effect(model, ablation, kinds=["center", "ff10-20", "ff20-30"])
+    assert effect["per_kind"] == {"center": -1.0, "ff10-20": 0.5} and effect["n"] == 2 and effect["helped"] == 1
+    assert effect["mean"] == pytest.approx(-0.25)
+    l1 = component_effect(model, ablation, kinds=["center", "ff10-20"], metric="l1_%")
+    assert l1["per_kind"] == {"center": -0.5, "ff10-20": 0.5}  # lower L1 is better
+    with pytest.raises(ValueError, match="neither row fills"):
+        component_effect(model, ablation, kinds=["ff20-30"])
+
+
+def test_sentence_component_follows_the_sign_the_spread_and_the_budget():
+    helps = {"per_kind": {}, "mean": 0.34, "helped": 4, "n": 4}
+    hurts = {"per_kind": {}, "mean": -0.2, "helped": 1, "n": 4}
+    text = sentence_component("Gating", "DeepFill v2", helps, spread=0.1)
+    assert text.startswith("Gating adds 0.34 dB of PSNR to DeepFill v2 on average over 4 buckets (better on 4 of 4; ")
+    assert "more than the 0.10 dB" in text
+    text = sentence_component("Attention", "DeepFill v1", hurts, spread=0.5, equal=False)
+    assert text.startswith("Attention costs DeepFill v1 0.20 dB of PSNR") and "no measured difference" in text
+    assert "not yet an equal-compute result" in text
+    assert "one seed each" in sentence_component("X", "Y", helps)
+    one = {"per_kind": {"center": -2.26}, "mean": -2.26, "helped": 0, "n": 1}
+    assert sentence_component("The adversarial loss", "Context Encoder", one).startswith(
+        "The adversarial loss costs Context Encoder 2.26 dB of PSNR on center (one seed each, so no run-to-run")
+
+
+# ------------------------------------------------------------------ headline, KID and cost tables
+def test_headline_frame_has_every_bucket_the_free_form_mean_and_the_budget():
+    rows = {"A": {k: {"psnr_db": 20.0 + i} for i, k in enumerate(TEST_MASK_KINDS)},
+            "B": {k: (None if k != "center" else {"psnr_db": 25.0}) for k in TEST_MASK_KINDS}}
+    table = comparison.headline_frame(rows, {"A": _meta("pconv"), "B": _meta("context_encoder")})
+    assert table.cell("A", ("PSNR (dB)", "free-form mean")) == pytest.approx(np.mean([21, 22, 23, 24]))
+    assert table.cell("A", ("training", "budget")) == "1 PFLOP"
+    assert table.cell("B", ("training", "budget")) == "90 core-min"
+    assert table.cell("B", ("PSNR (dB)", "free-form mean")) is None and "–" in table.to_markdown()
+    assert comparison.budget_label(None) == "classical"
+
+
+def test_kid_and_cost_frames_show_what_was_measured():
+    kid = comparison.kid_frame({"A": {k: (25.0, 0.0123, 0.002) for k in TEST_MASK_KINDS} | {"ff40-50": None}})
+    assert kid.cell("A", ("KID × 10³", "center")) == "12.3 ± 2.0" and kid.cell("A", ("KID × 10³", "ff40-50")) == "–"
+    cost = ModelCost("a", parameters=2_500_000, gflop_128=None, cpu_ms={128: 3.0, 256: 11.0}, threads=2)
+    table = comparison.cost_frame({"A": cost})
+    assert table.cell("A", ("parameters", "millions")) == 2.5 and table.cell("A", ("GFLOP", "128 px")) is None
+    assert table.cell("A", ("CPU ms per fill", "256 px")) == 11.0

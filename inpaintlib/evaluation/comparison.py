@@ -799,3 +799,132 @@ def sentence_paired_difference(kind: str, name_a: str, per_crop_a: dict, name_b:
         better, worse = (name_a, name_b) if a_better else (name_b, name_a)
         verdict = f"the interval excludes 0: {better} fills these crops better than {worse}."
     return f"{opening} {interval}; {verdict}"
+
+
+# ---------------------------------------------------------------------------------------------
+# what a component is worth: a model against its ablation
+# ---------------------------------------------------------------------------------------------
+FREE_FORM_KINDS = BUCKET_FAMILIES["free-form"]
+
+
+def component_effect(model_row: dict, ablation_row: dict, kinds=FREE_FORM_KINDS, metric: str = "psnr_db") -> dict:
+    """What a component is worth: the model minus its ablation on each kind, signed so that positive
+    means the component helps (higher PSNR or SSIM, lower L1), their mean, and on how many kinds
+    it helps.
+
+    Defined in Chapter 11 (the comparison). ``model_row``, ``ablation_row``: ``evaluate_model``
+    outputs. Kinds either cannot fill are left out. Returns ``{"per_kind", "mean", "helped", "n"}``.
+    """
+    kinds = _check_kinds(kinds)
+    metric = _check_metric(metric)
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    per_kind = {k: sign * (_metric_value(model_row[k], metric, k) - _metric_value(ablation_row[k], metric, k))
+                for k in kinds if model_row.get(k) and ablation_row.get(k)}
+    if not per_kind:
+        raise ValueError(f"component_effect: neither row fills any of {', '.join(kinds)}")
+    values = list(per_kind.values())
+    return {"per_kind": per_kind, "mean": sum(values) / len(values), "helped": sum(v > 0 for v in values),
+            "n": len(values)}
+
+
+def sentence_component(component: str, model: str, effect: dict, spread: float | None = None,
+                       equal: bool = True, metric: str = "psnr_db") -> str:
+    """One sentence on what ``component`` is worth to ``model``, carrying the measured values.
+
+    Defined in Chapter 11 (the comparison). ``effect``: :func:`component_effect`; ``spread``: the
+    seeds' range of the same mean (None: no seed reruns); ``equal``: whether both checkpoints had
+    the equal budget. The verb follows the sign; the verdict follows the spread.
+    """
+    unit = _DIFFERENCE_UNITS[metric]
+    size = f"{abs(effect['mean']):.{_digits(metric)}f}{unit}"
+    word = _METRIC_WORDS[metric]
+    where = (f"on {next(iter(effect['per_kind']))}" if effect["n"] == 1 else
+             f"on average over {effect['n']} buckets")
+    notes = [] if effect["n"] == 1 else [f"better on {effect['helped']} of {effect['n']}"]
+    word = _METRIC_WORDS[metric]
+    text = (f"{component} adds {size} of {word} to {model} {where}" if effect["mean"] > 0
+            else f"{component} costs {model} {size} of {word} {where}")
+    spread_text = f"{spread:.{_digits(metric)}f}{unit}" if spread is not None else ""
+    if spread is None:
+        notes.append("one seed each, so no run-to-run spread to set it against")
+    elif abs(effect["mean"]) > spread:
+        notes.append(f"more than the {spread_text} two seeds of one recipe differ by")
+    else:
+        notes.append(f"within the {spread_text} two seeds of one recipe differ by: no measured difference")
+    text += f" ({'; '.join(notes)})"
+    if not equal:
+        text += "; the two checkpoints did not train at the same budget, so this is not yet an equal-compute result"
+    return text + "."
+
+
+# ---------------------------------------------------------------------------------------------
+# the chapter's other tables: the headline, KID, cost
+# ---------------------------------------------------------------------------------------------
+def budget_label(meta: dict | None) -> str:
+    """A short word for a checkpoint's training budget: "1 PFLOP", "90 core-min" (the minutes
+    budget shipped before the FLOP budget), another FLOP count, or "classical" (no checkpoint)."""
+    if meta is None:
+        return "classical"
+    if equal_budget(meta):
+        return "1 PFLOP"
+    flops = _training_flops(meta)
+    if flops is not None:
+        return f"{flops / 1e15:.2f} PFLOP"
+    minutes = meta.get("core_minutes")
+    return f"{minutes:.0f} core-min" if minutes else str(meta.get("profile", "unknown"))
+
+
+def headline_frame(rows: dict[str, dict], metas: dict[str, dict | None]) -> ComparisonTable:
+    """The headline table: PSNR per bucket, its mean over the free-form buckets, the budget.
+
+    Defined in Chapter 11 (the comparison); the introduction and the README lead with it.
+    ``rows`` maps a display name to ``evaluate_model`` means, ``metas`` a display name to its
+    ``checkpoint_meta`` (a method absent from it is a classical one).
+    """
+    _check_rows(rows, "headline_frame")
+    cells = []
+    for name in rows:
+        psnr = [None if _kind_entry(rows, name, k) is None else _metric_value(rows[name][k], "psnr_db", name)
+                for k in TEST_MASK_KINDS]
+        free = [v for k, v in zip(TEST_MASK_KINDS, psnr) if k in FREE_FORM_KINDS and v is not None]
+        mean = sum(free) / len(free) if len(free) == len(FREE_FORM_KINDS) else None
+        cells.append((*psnr, mean, budget_label(metas.get(name))))
+    columns = tuple(("PSNR (dB)", k) for k in TEST_MASK_KINDS) + (("PSNR (dB)", "free-form mean"),
+                                                                  ("training", "budget"))
+    return ComparisonTable("method", tuple(rows), columns, tuple(cells))
+
+
+def kid_frame(points: dict[str, dict]) -> ComparisonTable:
+    """KID × 10³ and its standard error per bucket, from :func:`perception_distortion_points`."""
+    _check_rows(points, "kid_frame")
+    cells = []
+    for name, by_kind in points.items():
+        cells.append(tuple("–" if by_kind.get(k) is None else
+                           f"{1e3 * by_kind[k][1]:.1f} ± {1e3 * by_kind[k][2]:.1f}" for k in TEST_MASK_KINDS))
+    return ComparisonTable("method", tuple(points), tuple(("KID × 10³", k) for k in TEST_MASK_KINDS),
+                           tuple(cells))
+
+
+def cost_frame(costs: dict) -> ComparisonTable:
+    """Parameters, GFLOP per 128 px fill and CPU milliseconds per fill, from
+    :func:`~inpaintlib.evaluation.model_cost.model_cost` (a classical method has no FLOPs: "–")."""
+    _check_rows(costs, "cost_frame")
+    sizes = sorted({s for c in costs.values() for s in c.cpu_ms})
+    cells = tuple((c.parameters / 1e6, c.gflop_128, *(c.cpu_ms.get(s) for s in sizes)) for c in costs.values())
+    columns = (("parameters", "millions"), ("GFLOP", "128 px")) + tuple(("CPU ms per fill", f"{s} px")
+                                                                        for s in sizes)
+    return ComparisonTable("method", tuple(costs), columns, cells)
+
+
+def comparison_order() -> list[str]:
+    """The rows of the comparison, in order: the classical baselines, then every learned model with a
+    shipped checkpoint in chapter order (MSNPS as its content network, whose fill it optimises).
+
+    Defined in Chapter 11. The demo (:class:`inpaintlib.demo.runner`) shows its tiles in the same
+    order, and the README's headline table (``scripts/headline_table.py``) lists its rows in it.
+    """
+    from inpaintlib.evaluation.baselines import BASELINES
+    from inpaintlib.registry import LEARNED_MODELS, WRAPPED, checkpoint_path
+
+    learned = [WRAPPED[n][0] if n in WRAPPED else n for n in LEARNED_MODELS if checkpoint_path(n).is_file()]
+    return [*BASELINES, *learned]
