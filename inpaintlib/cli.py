@@ -159,6 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--to", default=None, help="default: data/test_results.json")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME",
                    help="replace only these methods' entries and keep every other one")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the file's entries (but those of --only) and add every recorded one")
     p = sub.add_parser("ship", help="ship a finished run: its moving average or its last weights, chosen on "
                                     "validation crops, in float16, with its fingerprint")
     p.add_argument("run", help="a run checkpoint, e.g. runs/equal/pconv.pt")
@@ -222,7 +224,7 @@ def main(argv=None) -> int:
         from inpaintlib.evaluation.result_store import collect_recorded
 
         dest = args.to or str(Path(DATA_DIR) / "test_results.json")
-        print(f"{collect_recorded(args.folder, dest, only=args.only)} entries written to {dest}")
+        print(f"{collect_recorded(args.folder, dest, only=args.only, merge=args.merge)} entries written to {dest}")
     elif args.command == "ship":
         from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
 

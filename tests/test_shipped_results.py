@@ -128,3 +128,8 @@ def test_collecting_only_some_methods_replaces_theirs_and_keeps_the_rest(tmp_pat
                        "glcic-center-ddd": {"psnr_db": 4.0}}
     with pytest.raises(SystemExit, match="nothing recorded .* belongs to"):
         main(["collect-results", str(record), "--to", str(dest), "--only", "gmcnn"])
+    # --merge: every recorded entry joins, of any method, and the file keeps the rest
+    (record / "glcic-center-ddd-per-crop.json").write_text(json.dumps({"psnr_db": [4.0]}))
+    assert main(["collect-results", str(record), "--to", str(dest), "--merge"]) == 0
+    assert json.loads(dest.read_text())["entries"] == entries | {
+        "glcic-center-fff": {"psnr_db": 6.0}, "glcic-center-ddd-per-crop": {"psnr_db": [4.0]}}

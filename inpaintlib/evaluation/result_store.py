@@ -94,27 +94,30 @@ def entry_model(entry: str) -> str:
     return entry.split("-", 1)[0]
 
 
-def collect_recorded(folder: str | Path, dest: str | Path, only=None) -> int:
+def collect_recorded(folder: str | Path, dest: str | Path, only=None, merge: bool = False) -> int:
     """Replace ``dest`` with every entry recorded in ``folder``; returns how many entries it holds.
 
     ``only``: method names. Then only their entries are replaced (every entry of theirs in
     ``dest`` is dropped, every recorded one of theirs is added) and every other entry of ``dest``
     is kept: after retraining a few models, their numbers are re-measured (``measure-registered``
     and the chapters that ask for them) without rebuilding the whole book.
+    ``merge``: keep ``dest``'s entries (but those of ``only``) and add every recorded one, of any
+    method: for numbers a chapter adds (e.g. Chapter 11's per-crop values). A later full
+    ``make eval`` drops what nobody asks for any more.
     """
     files = sorted(Path(folder).glob("*.json"))
     if not files:
         raise SystemExit(f"error: nothing was recorded in {folder}: expected the files "
                          f"evaluate_model writes when {RECORD_ENV} is set")
     entries = {f.stem: json.loads(f.read_text()) for f in files}
-    if only is not None:
-        only = set(only)
+    if only is not None or merge:
+        only = set(only or ())
         recorded = {entry_model(e) for e in entries}
-        if not only & recorded:
+        if only and not only & recorded:
             raise SystemExit(f"error: nothing recorded in {folder} belongs to {sorted(only)}; "
                              f"recorded methods: {sorted(recorded)}")
         kept = {e: v for e, v in _entries(str(Path(dest).resolve()), Path(dest).stat().st_mtime_ns).items()
                 if entry_model(e) not in only}
-        entries = kept | {e: v for e, v in entries.items() if entry_model(e) in only}
+        entries = kept | {e: v for e, v in entries.items() if merge or entry_model(e) in only}
     Path(dest).write_text(json.dumps({"about": _ABOUT, "entries": entries}, indent=1, sort_keys=True) + "\n")
     return len(entries)
