@@ -679,8 +679,9 @@ def perception_distortion_plot(points: dict[str, dict], families: dict[str, tupl
             _check_kinds(per_kind)
     measured = {k for per_kind in points.values() for k in per_kind}
     markers = ["o", "s", "^", "D", "v", "P"]
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    colours = plt.get_cmap("tab20").colors  # twenty distinct colours: one per model, named in the legend
+    fig, ax = plt.subplots(figsize=(9.5, 5.2))
+    drawn: dict[str, object] = {}
     for f, (family, family_kinds) in enumerate(families.items()):
         kinds = [k for k in _check_kinds(family_kinds) if k in measured]
         for m, (method, per_kind) in enumerate(points.items()):
@@ -691,8 +692,8 @@ def perception_distortion_plot(points: dict[str, dict], families: dict[str, tupl
                 raise ValueError(f"points[{method!r}]: expected (psnr, kid, kid_se) per kind, got {values}")
             psnr, kid, se = (float(np.mean([v[i] for v in values])) for i in range(3))
             ax.errorbar(psnr, 1e3 * kid, yerr=1e3 * se, fmt=markers[f % len(markers)], color=colours[m % len(colours)],
-                        capsize=3, markersize=7)
-            ax.annotate(method, (psnr, 1e3 * kid), xytext=(5, 4), textcoords="offset points", fontsize=8)
+                        capsize=3, markersize=7, alpha=0.9)
+            drawn.setdefault(method, colours[m % len(colours)])
     ax.set_xlabel("PSNR (dB), higher is better")
     ax.set_ylabel("KID × 10³ (EfficientNet-Lite0 features), lower is better")
     ax.set_title(title)
@@ -700,8 +701,12 @@ def perception_distortion_plot(points: dict[str, dict], families: dict[str, tupl
             fontsize=9, color="0.35")
     handles = [Line2D([], [], marker=markers[f % len(markers)], linestyle="", color="0.3",
                       label=f"{family} ({', '.join(kinds)})") for f, (family, kinds) in enumerate(families.items())]
-    ax.legend(handles=handles, fontsize=8, loc="best")
-    ax.margins(x=0.15, y=0.12)  # room for the labels beside the outermost points
+    ax.add_artist(ax.legend(handles=handles, fontsize=8, loc="upper right"))
+    # the models by colour, beside the axes: names written at the points would overlap where
+    # several models fill alike (the cluster of good models)
+    ax.legend(handles=[Line2D([], [], marker="o", linestyle="", color=c, label=m) for m, c in drawn.items()],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="model", title_fontsize=8)
+    ax.margins(x=0.08, y=0.12)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
