@@ -34,7 +34,7 @@ HIDDEN = {"remove-output", "remove-cell"}
 
 
 def notebook_outputs(path: Path) -> dict[str, int]:
-    """Markdown tables and images among the outputs of an executed notebook's visible cells."""
+    """Markdown and HTML tables and images among the outputs of an executed notebook's visible cells."""
     counts = {"tables": 0, "images": 0}
     for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
         if cell["cell_type"] != "code" or HIDDEN & set(cell.get("metadata", {}).get("tags", [])):
@@ -44,6 +44,9 @@ def notebook_outputs(path: Path) -> dict[str, int]:
             if "text/markdown" in data:
                 text = data["text/markdown"]
                 counts["tables"] += len(TABLE_RULE.findall("".join(text) if isinstance(text, list) else text))
+            elif "text/html" in data:  # an HTML table (Chapter 11's, with two header rows)
+                text = data["text/html"]
+                counts["tables"] += ("".join(text) if isinstance(text, list) else text).count("<table")
             counts["images"] += any(kind in data for kind in IMAGE_TYPES)
     return counts
 
