@@ -119,5 +119,36 @@ def collect_recorded(folder: str | Path, dest: str | Path, only=None, merge: boo
         kept = {e: v for e, v in _entries(str(Path(dest).resolve()), Path(dest).stat().st_mtime_ns).items()
                 if entry_model(e) not in only}
         entries = kept | {e: v for e, v in entries.items() if merge or entry_model(e) in only}
-    Path(dest).write_text(json.dumps({"about": _ABOUT, "entries": entries}, indent=1, sort_keys=True) + "\n")
+    Path(dest).write_text(_dumps(entries))
     return len(entries)
+
+
+def _dumps(entries: dict) -> str:
+    """The results file's text: one entry per line, compact (a per-crop entry is a few hundred
+    numbers), so that a re-measured model changes a few lines of the diff."""
+    lines = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in sorted(entries.items()))
+    return f'{{"about": {json.dumps(_ABOUT)},\n "entries": {{\n{lines}\n}}}}\n'
+
+
+
+def registered_methods() -> list[str]:
+    """What ``make eval`` measures on every bucket of the whole test set: every classical baseline,
+    every learned model and every ablation with a shipped checkpoint, except the wrapped ones
+    (MSNPS optimises each image for seconds: its chapter measures it on the crops it states)."""
+    from inpaintlib.evaluation.baselines import BASELINES
+    from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, WRAPPED, checkpoint_path
+
+    learned = [m for m in (*LEARNED_MODELS, *ABLATIONS) if m not in WRAPPED and checkpoint_path(m).is_file()]
+    return [*BASELINES, *learned]
+
+
+def measure_registered(progress: bool = True) -> dict[str, dict]:
+    """:func:`evaluate_model` of every :func:`registered_methods` entry on the whole test set
+    (served from the cache or the shipped file when current, measured otherwise)."""
+    from inpaintlib.evaluation.fixed_test_set import evaluate_model
+    from inpaintlib.registry import load_pretrained
+    from inpaintlib.training.progress import progress_iter
+
+    names = registered_methods()
+    return {name: evaluate_model(load_pretrained(name), progress=False)
+            for name in progress_iter(names, desc="test set", disable=not progress)}
