@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inpaintlib.evaluation.baselines import BASELINES  # noqa: E402
-from inpaintlib.evaluation.comparison import comparison_order, headline_frame  # noqa: E402
+from inpaintlib.evaluation.comparison import comparison_order, headline_frame, row_label  # noqa: E402
 from inpaintlib.evaluation.fixed_test_set import evaluate_model  # noqa: E402
 from inpaintlib.registry import load_pretrained  # noqa: E402
 
@@ -30,7 +30,7 @@ END = "<!-- end of the headline table -->"
 def headline_markdown() -> str:
     """The table as Chapter 11 computes it: baselines, then every shipped model in chapter order."""
     models = {n: load_pretrained(n) for n in comparison_order()}
-    label = {n: ("MSNPS content network" if n == "msnps_content" else m.display_name) for n, m in models.items()}
+    label = {n: row_label(n, m) for n, m in models.items()}
     rows = {label[n]: evaluate_model(m, progress=False) for n, m in models.items()}
     metas = {label[n]: m.checkpoint_meta for n, m in models.items() if n not in BASELINES}
     return headline_frame(rows, metas).to_markdown()

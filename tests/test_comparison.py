@@ -416,3 +416,11 @@ def test_kid_and_cost_frames_show_what_was_measured():
     table = comparison.cost_frame({"A": cost})
     assert table.cell("A", ("parameters", "millions")) == 2.5 and table.cell("A", ("GFLOP", "128 px")) is None
     assert table.cell("A", ("CPU ms per fill", "256 px")) == 11.0
+
+
+def test_row_labels_tell_apart_checkpoints_that_share_a_display_name():
+    from inpaintlib.registry import load_pretrained
+
+    names = ["msnps_content", "context_encoder", "context_encoder_l2"]
+    labels = [comparison.row_label(n, load_pretrained(n)) for n in names]
+    assert labels == ["MSNPS content network", "Context Encoder", "context_encoder_l2"]

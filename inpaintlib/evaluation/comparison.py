@@ -933,3 +933,13 @@ def comparison_order() -> list[str]:
 
     learned = [WRAPPED[n][0] if n in WRAPPED else n for n in LEARNED_MODELS if checkpoint_path(n).is_file()]
     return [*BASELINES, *learned]
+
+
+def row_label(name: str, model) -> str:
+    """The name a comparison row shows: the model's display name, except where two checkpoints share
+    one (MSNPS's content network is labelled as itself; an ablation by its registry name)."""
+    from inpaintlib.registry import ABLATIONS
+
+    if name == "msnps_content":
+        return "MSNPS content network"
+    return name if name in ABLATIONS else model.display_name
