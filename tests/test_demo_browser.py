@@ -15,6 +15,7 @@ Selenium or Voila.
 """
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -26,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from browser_helpers import CHROMEDRIVER, CHROMIUM, CHROMIUM_OWN_HOSTS, RecordingProxy, request_host, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +116,48 @@ def _tile_images(driver) -> dict[str, str]:
     return found
 
 
+#: the app's box in window pixels: the union of its own box and its descendants' boxes, cut at the
+#: bottom of the last tile (the tile grid overflows the app's box; the page goes on below)
+_APP_EXTENT_JS = """
+const app = document.querySelector('.demo-app');
+const box = e => e.getBoundingClientRect();
+const boxes = [app, ...app.querySelectorAll('*')].map(box).filter(b => b.width && b.height);
+const tiles = [...app.querySelectorAll('.demo-tile')].map(box);
+const left = Math.min(...boxes.map(b => b.left)), top = Math.min(...boxes.map(b => b.top));
+const right = Math.max(...boxes.map(b => b.right));
+const bottom = (tiles.length ? Math.max(...tiles.map(b => b.bottom)) : box(app).bottom) + 2;
+return [left, top, right, bottom].map(Math.round);
+"""
+#: scroll the window and every scrolled element back to the top
+_SCROLL_TO_TOP_JS = """
+for (const e of document.querySelectorAll('*')) if (e.scrollTop) e.scrollTop = 0;
+window.scrollTo(0, 0);
+"""
+
+
+def _save_whole_app(driver, path: Path) -> None:
+    """Screenshot the whole app, every tile row included, as the README shows it.
+
+    An element screenshot of ``.demo-app`` stops at the app's own box and at the window's
+    bottom, and both cut the tile grid after its first row. So: make the window taller than the
+    page (Chromium's device metrics: a window cannot outgrow
+    the screen), scroll everything to the top (window and screenshot pixels then agree), take the
+    window and crop it to the app's extent.
+    """
+    driver.execute_script(_SCROLL_TO_TOP_JS)
+    bottom = driver.execute_script(_APP_EXTENT_JS)[3]
+    # a taller window than the screen (set_window_size stops at the screen's height); the page's
+    # own scroll height is no guide: the notebook scrolls inside an element of its own
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 1400, "height": bottom + 100, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_script(_SCROLL_TO_TOP_JS)
+    left, top, right, bottom = driver.execute_script(_APP_EXTENT_JS)
+    window = Image.open(io.BytesIO(driver.get_screenshot_as_png()))
+    assert bottom <= window.height, f"the window shot is {window.height} px tall, the app ends at {bottom} px"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    window.crop((max(left, 0), max(top, 0), min(right, window.width), bottom)).save(path)
+
+
 def test_painting_in_the_browser_fills_every_tile(demo_server, browser):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.support.ui import WebDriverWait
@@ -162,8 +206,7 @@ def test_painting_in_the_browser_fills_every_tile(demo_server, browser):
     status = driver.find_element("css selector", ".demo-status").text
     assert "hole:" in status and "first result in" in status
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    driver.find_element("css selector", ".demo-app").screenshot(str(SCREENSHOT))
+    _save_whole_app(driver, SCREENSHOT)
     remote = [r for r in proxy.requests if not CHROMIUM_OWN_HOSTS.search(request_host(r))]
     assert not remote, f"the demo page reached the network: {remote}"
     print(f"demo in the browser: page ready {loaded:.1f} s, {len(fast)} interactive fills "
