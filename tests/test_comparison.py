@@ -387,7 +387,10 @@ def test_sentence_component_follows_the_sign_the_spread_and_the_budget():
     hurts = {"per_kind": {}, "mean": -0.2, "helped": 1, "n": 4}
     text = sentence_component("Gating", "DeepFill v2", helps, spread=0.1)
     assert text.startswith("Gating adds 0.34 dB of PSNR to DeepFill v2 on average over 4 buckets (better on 4 of 4; ")
-    assert "more than the 0.10 dB" in text
+    assert "more than the 0.10 dB range of two seeds of one recipe" in text
+    assert "range of three seeds" in sentence_component("Gating", "DeepFill v2", helps, spread=0.1, n_seeds=3)
+    with pytest.raises(ValueError, match="at least 2"):
+        sentence_component("Gating", "DeepFill v2", helps, spread=0.1, n_seeds=1)
     text = sentence_component("Attention", "DeepFill v1", hurts, spread=0.5, equal=False)
     assert text.startswith("Attention costs DeepFill v1 0.20 dB of PSNR") and "no measured difference" in text
     assert "not yet an equal-compute result" in text

