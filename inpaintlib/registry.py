@@ -63,6 +63,12 @@ ABLATION_OF: dict[str, tuple[str, str]] = {
     "deepfill_v2_residual_gate": ("deepfill_v2", "makes the gates a residual over the partial mask update"),
 }
 
+#: named variants of a model, trained at the same budget, between which the validation crops choose
+#: (the model's chapter shows the choice): variant -> (the model it competes with, the change)
+CANDIDATES: dict[str, tuple[str, str]] = {
+    "glcic_balanced_alpha": ("glcic", "the paper's balance of the adversarial weight, kept with a mean loss"),
+}
+
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
 #: the class is called with the loaded network (e.g. MSNPS = content network + texture optimisation)
 WRAPPED: dict[str, tuple[str, str]] = {
@@ -78,6 +84,7 @@ RECIPES: dict[str, str] = {
     "msnps_content": "inpaintlib.models.msnps:MSNPSContentRecipe",
     "glcic": "inpaintlib.models.glcic:GLCICRecipe",
     "glcic_no_dilation": "inpaintlib.models.glcic:GLCICNoDilation",
+    "glcic_balanced_alpha": "inpaintlib.models.glcic:GLCICBalancedAlpha",
     "pggan": "inpaintlib.models.pggan:PGGANRecipe",
     "pggan_global_only": "inpaintlib.models.pggan:PGGANGlobalOnly",
     "shift_net": "inpaintlib.models.shift_net:ShiftNetRecipe",
@@ -160,7 +167,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", variant: str 
     """
     if name in BASELINES:
         return BASELINES[name]().to(device).eval()
-    if name not in LEARNED_MODELS and name not in ABLATIONS:
+    if name not in LEARNED_MODELS and name not in ABLATIONS and name not in CANDIDATES:
         raise ValueError(f"unknown model {name!r}; available: {available_models(include_untrained=True)}")
     path = checkpoint_path(name, variant)
     if not path.is_file():

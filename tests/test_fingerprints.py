@@ -23,13 +23,14 @@ from inpaintlib.training.checkpoint import (
 )
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.models.fill_refiner import ResidualFillNet
-from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, VARIANT_PROFILES, VARIANTS, WRAPPED, checkpoint_path
+from inpaintlib.registry import (ABLATIONS, CANDIDATES, LEARNED_MODELS, VARIANT_PROFILES, VARIANTS, WRAPPED,
+                                 checkpoint_path)
 
 from training_helpers import missing_checkpoint_message
 
-NAMES = [*LEARNED_MODELS, *ABLATIONS]
-#: every model and ablation (the budget every chapter ships), plus the other variants present
-#: (GPU-trained checkpoints in data/checkpoints/gpu)
+#: every model and ablation (the budget every chapter ships), the validation candidates present, plus
+#: the other variants present (GPU-trained checkpoints in data/checkpoints/gpu, seed reruns)
+NAMES = [*LEARNED_MODELS, *ABLATIONS, *(n for n in CANDIDATES if checkpoint_path(n).is_file())]
 CASES = [(n, "cpu") for n in NAMES] + [(n, v) for v in VARIANTS if v != "cpu" for n in NAMES
                                         if n not in WRAPPED and checkpoint_path(n, v).is_file()]
 

@@ -9,11 +9,11 @@ import inpaintlib
 import inpaintlib.data.photos
 from inpaintlib.training.checkpoint import build_generator, read_checkpoint
 from inpaintlib.nn.discriminators import GlobalLocalDiscriminator, crop_around_hole
-from inpaintlib.models.glcic import CompletionNetwork, GLCICRecipe
+from inpaintlib.models.glcic import CompletionNetwork, GLCICBalancedAlpha, GLCICRecipe
 from inpaintlib.evaluation.postprocess import fast_marching_poisson_blend
 from inpaintlib.evaluation.receptive_field import (LayerGeometry, measured_receptive_field, receptive_field,
                                         unit_field)
-from inpaintlib.registry import checkpoint_path
+from inpaintlib.registry import CANDIDATES, RECIPES, checkpoint_path, load_pretrained, recipe_for
 from inpaintlib.training.engine import train
 
 
@@ -198,6 +198,31 @@ def test_glcic_phase_plan_and_training_lowers_the_loss():
         opt.step()
         losses.append(parts["reconstruction"])
     assert losses[-1] < 0.5 * losses[0]
+
+
+class TinyBalanced(GLCICBalancedAlpha):
+    width = 0.125
+
+
+def test_balanced_alpha_variant_keeps_the_papers_balance_and_changes_nothing_else(tmp_path, monkeypatch):
+    base, variant = GLCICRecipe(), recipe_for("glcic_balanced_alpha")
+    assert isinstance(variant, GLCICBalancedAlpha) and CANDIDATES["glcic_balanced_alpha"][0] == "glcic"
+    assert "glcic_balanced_alpha" in RECIPES
+    # alpha / N with N = 37,632, the mean hole values of the paper's 256 px crops: about 1.06e-8
+    assert variant.alpha == pytest.approx(4e-4 / 37_632, rel=1e-12)
+    assert variant.alpha * base.mean_hole_values(256) == pytest.approx(base.alpha)
+    # an ablation-style subclass: the weight (and the name) is all that differs
+    fields = ("width", "dilations", "phase_split", "hole_fraction", "eval_kinds", "fill", "settings", "profiles")
+    assert all(getattr(variant, f) == getattr(base, f) for f in fields)
+    assert variant.model_name != base.model_name
+    # the loss it trains with carries that weight
+    tiny = TinyBalanced()
+    tiny.build_networks(tiny.settings_for("smoke", image_size=32))
+    assert tiny.loss.weights == {"reconstruction": 1.0, "adversarial": pytest.approx(variant.alpha)}
+    # before it is trained, loading it says how to train it
+    monkeypatch.setattr("inpaintlib.registry.checkpoint_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="train glcic_balanced_alpha"):
+        load_pretrained("glcic_balanced_alpha")
 
 
 def test_training_masks_are_one_rectangle_of_the_papers_size():

@@ -58,7 +58,9 @@ def test_shipped_recipes_are_what_the_registry_ships_whether_or_not_the_files_ar
     names = shipped_recipes()
     assert set(names) <= set(registry.RECIPES)
     assert names[0] == "fill_refiner" and "msnps_content" in names and "msnps" not in names
-    assert set(names) == {registry.WRAPPED.get(n, (n,))[0] for n in (*registry.LEARNED_MODELS, *registry.ABLATIONS)}
+    assert set(names) == {registry.WRAPPED.get(n, (n,))[0]
+                          for n in (*registry.LEARNED_MODELS, *registry.ABLATIONS, *registry.CANDIDATES)}
+    assert names[-1] == "glcic_balanced_alpha"  # candidates after the chapters' models and ablations
     assert "context_encoder_fc" not in names  # trainable, but it does not ship: not retrained
 
 

@@ -133,12 +133,14 @@ def _dumps(entries: dict) -> str:
 
 def registered_methods() -> list[str]:
     """What ``make eval`` measures on every bucket of the whole test set: every classical baseline,
-    every learned model and every ablation with a shipped checkpoint, except the wrapped ones
-    (MSNPS optimises each image for seconds: its chapter measures it on the crops it states)."""
+    every learned model, ablation and validation candidate with a shipped checkpoint, except the
+    wrapped ones (MSNPS optimises each image for seconds: its chapter measures it on the crops it
+    states)."""
     from inpaintlib.evaluation.baselines import BASELINES
-    from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, WRAPPED, checkpoint_path
+    from inpaintlib.registry import ABLATIONS, CANDIDATES, LEARNED_MODELS, WRAPPED, checkpoint_path
 
-    learned = [m for m in (*LEARNED_MODELS, *ABLATIONS) if m not in WRAPPED and checkpoint_path(m).is_file()]
+    learned = [m for m in (*LEARNED_MODELS, *ABLATIONS, *CANDIDATES)
+               if m not in WRAPPED and checkpoint_path(m).is_file()]
     return [*BASELINES, *learned]
 
 

@@ -240,3 +240,23 @@ class GLCICNoDilation(GLCICRecipe):
 
     model_name = "glcic_no_dilation"
     dilations = (1, 1, 1, 1)
+
+
+class GLCICBalancedAlpha(GLCICRecipe):
+    r"""Variant of Chapter 3: the paper's balance between the two terms, kept with the book's mean.
+
+    Defined in Chapter 3 (GLCIC). The book's reconstruction term is a mean over the hole where the
+    paper's Eq. 2 is a sum, so the paper's objective is :math:`N` times
+    :math:`L_{\text{mean}} + (\alpha / N) L_{\text{adv}}`, with :math:`N` the mean number of hole
+    values of the paper's 256 px crops (:meth:`mean_hole_values`, 37,632). This variant trains
+    with :math:`\alpha / N = 4 \times 10^{-4} / 37{,}632 \approx 1.06 \times 10^{-8}` and
+    overrides nothing else. Trained at the same budget as :class:`GLCICRecipe`; Chapter 3b sets
+    the two side by side on the validation crops, which choose.
+    """
+
+    model_name = "glcic_balanced_alpha"
+    paper_crop = 256  # the paper's training crops (Sec. 3.4), whose holes its sum runs over
+
+    @property
+    def alpha(self) -> float:
+        return GLCICRecipe.alpha / self.mean_hole_values(self.paper_crop)

@@ -6,9 +6,10 @@ Defined in Chapter 0 (Foundations)::
     python -m inpaintlib train-all --device cuda --stop-after 9 --gpu-budget deepfill_v1
     make train-gpu GPU_STOP_AFTER=9
 
-* **Which models**: every model and ablation the registry says ships (:func:`shipped_recipes`:
-  ``registry.LEARNED_MODELS`` and ``registry.ABLATIONS``), whether or not its file is present,
-  so a new chapter's model joins without editing this file.
+* **Which models**: every model, ablation and validation candidate the registry says ships
+  (:func:`shipped_recipes`: ``registry.LEARNED_MODELS``, ``registry.ABLATIONS`` and
+  ``registry.CANDIDATES``), whether or not its file is present, so a new chapter's model joins
+  without editing this file.
 * **Equal budget**: each trains at the ``equal`` profile: 1 PFLOP, the same step plan as on the
   CPU (the engine turns the FLOP budget into steps from counted, not timed, costs). A GPU does
   the same steps faster; its checkpoints replace ``data/checkpoints/<name>.pt``.
@@ -35,10 +36,11 @@ from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
 
 
 def shipped_recipes() -> list[str]:
-    """The recipes of every model and ablation that ships (the registry's lists), in chapter order."""
-    from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, RECIPES, WRAPPED
+    """The recipes of every model, ablation and validation candidate that ships (the registry's
+    lists), models and ablations in chapter order, then the candidates."""
+    from inpaintlib.registry import ABLATIONS, CANDIDATES, LEARNED_MODELS, RECIPES, WRAPPED
 
-    names = [WRAPPED[n][0] if n in WRAPPED else n for n in (*LEARNED_MODELS, *ABLATIONS)]
+    names = [WRAPPED[n][0] if n in WRAPPED else n for n in (*LEARNED_MODELS, *ABLATIONS, *CANDIDATES)]
     return [n for n in dict.fromkeys(names) if n in RECIPES]
 
 
