@@ -11,6 +11,8 @@ from inpaintlib.data.photos import DATA_DIR
 import inpaintlib
 from inpaintlib.cli import main
 
+from training_helpers import assert_shipped_budget
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,8 +74,8 @@ def test_shipped_context_encoder_checkpoint():
     model = inpaintlib.load_pretrained("context_encoder")
     assert not model.training and next(model.parameters()).device.type == "cpu"
     meta = model.checkpoint_meta
-    assert meta["profile"] == "cpu" and meta["image_size"] == 128 and meta["device"]
-    assert meta["finished"] and abs(meta["core_minutes"] - 90) < 1  # the equal budget, in minutes
+    assert meta["image_size"] == 128 and meta["device"]
+    assert_shipped_budget(meta)  # 1 PFLOP, or the 90 core-minutes shipped before it
     history = model.checkpoint_history["G/reconstruction"]
     assert np.mean(history[-10:]) < 0.8 * np.mean(history[:3])  # the shipped run did learn
 

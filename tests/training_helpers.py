@@ -5,7 +5,9 @@ import torch
 from inpaintlib.training.checkpoint import build_generator, read_checkpoint
 from inpaintlib.evaluation.compositing import mask_image
 from inpaintlib.data.photos import load_test_masks, load_test_set
+from inpaintlib.evaluation.comparison import equal_budget
 from inpaintlib.registry import RECIPES, VARIANT_PROFILES, WRAPPED, checkpoint_path
+from inpaintlib.training.profiles import CPU_BUDGET_CORE_MINUTES
 
 
 def generator_losses_on_a_fixed_batch(recipe, nets, images, masks, steps: int, lr: float = 1e-3,
@@ -23,6 +25,17 @@ def generator_losses_on_a_fixed_batch(recipe, nets, images, masks, steps: int, l
         opt.step()
         losses.append(float(parts[term]) if term else float(total.detach()))
     return losses
+
+
+def assert_shipped_budget(meta: dict) -> None:
+    """A shipped (``cpu`` variant) checkpoint finished one of the two budgets the book has shipped:
+    the equal FLOP budget (profile ``equal``, 1 PFLOP within 2 %) or, until it is retrained, the
+    earlier 90 core-minutes (profile ``cpu``)."""
+    assert meta["finished"] and meta["profile"] in VARIANT_PROFILES["cpu"], meta.get("profile")
+    if meta["profile"] == "equal":
+        assert equal_budget(meta), f"profile 'equal' but {meta.get('flops')} training FLOPs, not 1e15 +- 2 %"
+    else:
+        assert abs(meta["core_minutes"] - CPU_BUDGET_CORE_MINUTES) < 3, meta["core_minutes"]
 
 
 def missing_checkpoint_message(name: str, variant: str = "cpu") -> str:
