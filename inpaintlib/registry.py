@@ -69,6 +69,12 @@ CANDIDATES: dict[str, tuple[str, str]] = {
     "glcic_balanced_alpha": ("glcic", "the paper's balance of the adversarial weight, kept with a mean loss"),
 }
 
+#: which trained run ships under a model's name when the validation crops preferred a candidate
+#: (the model's chapter shows the choice, and asserts that this map follows it): model -> the
+#: candidate whose checkpoint ``load_pretrained(model)`` loads. A model not listed ships its own
+#: recipe's run; a listed model's own run stays loadable with ``load_run(model)``.
+SHIPPED_RUN: dict[str, str] = {}
+
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
 #: the class is called with the loaded network (e.g. MSNPS = content network + texture optimisation)
 WRAPPED: dict[str, tuple[str, str]] = {
@@ -134,11 +140,28 @@ VARIANTS = {"cpu": ".", "gpu": "gpu", "seed1": "seed1", "seed2": "seed2"}
 VARIANT_PROFILES = {"cpu": ("equal", "cpu"), "gpu": ("gpu",), "seed1": ("equal",), "seed2": ("equal",)}
 
 
-def checkpoint_path(name: str, variant: str = "cpu") -> Path:
-    """Where the shipped checkpoint of ``name`` lives (``variant``: ``cpu`` or ``gpu``). Chapter 0."""
+def run_name(name: str) -> str:
+    """The trained run (a recipe's name, the stem of its checkpoint file) that ``name`` loads.
+
+    Defined in Chapter 0; a wrapped model loads its network's run (``msnps`` -> ``msnps_content``),
+    a model with a candidate preferred by the validation crops loads the candidate's run
+    (:data:`SHIPPED_RUN`, Chapter 3b), every other name its own.
+    """
+    if name in WRAPPED:
+        return WRAPPED[name][0]
+    return SHIPPED_RUN.get(name, name)
+
+
+def run_path(run: str, variant: str = "cpu") -> Path:
+    """Where the checkpoint of the trained run ``run`` (a recipe's name) lives. Chapter 0."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown checkpoint variant {variant!r}: expected one of {tuple(VARIANTS)}")
-    return (checkpoint_dir() / VARIANTS[variant]).resolve() / f"{WRAPPED[name][0] if name in WRAPPED else name}.pt"
+    return (checkpoint_dir() / VARIANTS[variant]).resolve() / f"{run}.pt"
+
+
+def checkpoint_path(name: str, variant: str = "cpu") -> Path:
+    """Where the shipped checkpoint of ``name`` lives (``variant``: ``cpu`` or ``gpu``). Chapter 0."""
+    return run_path(run_name(name), variant)
 
 
 def available_variants(name: str) -> list[str]:
@@ -169,20 +192,34 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", variant: str 
         return BASELINES[name]().to(device).eval()
     if name not in LEARNED_MODELS and name not in ABLATIONS and name not in CANDIDATES:
         raise ValueError(f"unknown model {name!r}; available: {available_models(include_untrained=True)}")
-    path = checkpoint_path(name, variant)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no shipped checkpoint for {name!r} at {path}; train one with "
-            f"`python -m inpaintlib train {name}` and copy it there"
-        )
-    ckpt = read_checkpoint(path)
-    model = build_generator(ckpt)
+    model = load_run(run_name(name), device, variant)
     if name in WRAPPED:
         import importlib
 
         module, cls = WRAPPED[name][1].split(":")
-        model = getattr(importlib.import_module(module), cls)(model)
-    model = model.to(device).eval()
+        meta, history = model.checkpoint_meta, model.checkpoint_history
+        model = getattr(importlib.import_module(module), cls)(model).to(device).eval()
+        model.checkpoint_meta, model.checkpoint_history = meta, history
+    return model
+
+
+def load_run(run: str, device: str | torch.device = "cpu", variant: str = "cpu"):
+    """The trained network of the run ``run`` (a recipe's name), whether or not it ships as a model.
+
+    Defined in Chapter 3b, where the validation crops choose between two runs of GLCIC: both stay
+    loadable by their recipes' names whichever of them :data:`SHIPPED_RUN` ships as ``glcic``.
+    Eval mode, on ``device``, with ``checkpoint_meta`` and ``checkpoint_history`` attached.
+    """
+    if run not in RECIPES:
+        raise ValueError(f"unknown run {run!r}: expected a recipe's name, one of {', '.join(RECIPES)}")
+    path = run_path(run, variant)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped checkpoint for {run!r} at {path}; train one with "
+            f"`python -m inpaintlib train {run}` and copy it there"
+        )
+    ckpt = read_checkpoint(path)
+    model = build_generator(ckpt).to(device).eval()
     model.checkpoint_meta = ckpt["meta"]
     model.checkpoint_history = ckpt["history"]
     return model

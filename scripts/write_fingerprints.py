@@ -10,10 +10,10 @@ a change of the code that is meant to change what a model paints (say why in the
     .venv/bin/python scripts/write_fingerprints.py --check         # compare instead of writing
     .venv/bin/python scripts/write_fingerprints.py --measure       # how FINGERPRINT_TOLERANCE was chosen
 
-Names are those of ``registry.LEARNED_MODELS`` and ``registry.ABLATIONS`` (``msnps`` and
-``msnps_content`` are one file: the content network). ``--variant`` limits the variants (``cpu``
-at the top of ``data/checkpoints``, ``gpu`` in ``data/checkpoints/gpu``); by default every
-variant of a name that has a file.
+Names are those of ``registry.LEARNED_MODELS``, ``registry.ABLATIONS`` and
+``registry.CANDIDATES`` (``msnps`` and ``msnps_content`` are one file: the content network).
+``--variant`` limits the variants (``cpu`` at the top of ``data/checkpoints``, ``gpu`` in
+``data/checkpoints/gpu``); by default every variant of a name that has a file.
 
 ``--measure`` prints, per file, the largest change of the fingerprint (max abs difference of the
 16x16 copy) under (a) the CPU's own rounding: 1 instead of the default thread count, and
@@ -48,16 +48,21 @@ from inpaintlib.training.checkpoint import (  # noqa: E402
     read_checkpoint,
     write_fingerprint,
 )
-from inpaintlib.registry import ABLATIONS, LEARNED_MODELS, VARIANTS, checkpoint_path  # noqa: E402
+from inpaintlib.registry import (ABLATIONS, CANDIDATES, LEARNED_MODELS, SHIPPED_RUN, VARIANTS,  # noqa: E402
+                                 run_name, run_path)
 
 
 def shipped_files(names=None, variants=None) -> list[Path]:
-    """The shipped checkpoint files of ``names`` (default: every model and ablation), each once."""
-    names = names or [*LEARNED_MODELS, *ABLATIONS]
-    unknown = [n for n in names if n not in LEARNED_MODELS and n not in ABLATIONS]
+    """The shipped checkpoint files of ``names`` (default: every model, ablation and validation
+    candidate), each once; a model that ships a candidate's run (``registry.SHIPPED_RUN``) gives
+    both files, the candidate's and its own run's."""
+    known = [*LEARNED_MODELS, *ABLATIONS, *CANDIDATES]
+    names = names or known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"unknown name(s) {unknown}; expected some of {[*LEARNED_MODELS, *ABLATIONS]}")
-    files = [checkpoint_path(n, v) for n in names for v in (variants or VARIANTS)]
+        raise SystemExit(f"unknown name(s) {unknown}; expected some of {known}")
+    runs = [r for n in names for r in (run_name(n), *([n] if n in SHIPPED_RUN else []))]
+    files = [run_path(r, v) for r in runs for v in (variants or VARIANTS)]
     return [p for p in dict.fromkeys(files) if p.is_file()]
 
 

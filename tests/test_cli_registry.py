@@ -1,4 +1,5 @@
 """The command line and the model registry (Chapter 0)."""
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -95,3 +96,50 @@ def test_checkpoint_variants_cpu_and_gpu(tmp_path, monkeypatch):
         inpaintlib.load_pretrained("glcic")  # no cpu checkpoint in this folder
     with pytest.raises(ValueError, match="variant"):
         inpaintlib.load_pretrained("glcic", variant="tpu")
+
+
+def test_a_preferred_candidate_ships_under_the_models_name_and_both_runs_stay_loadable(tmp_path, monkeypatch):
+    """registry.SHIPPED_RUN (Chapter 3b): when the validation crops prefer a candidate's run,
+    ``load_pretrained(model)`` loads it, and the model's own run stays loadable by recipe name."""
+    import torch
+
+    from inpaintlib import registry
+
+    monkeypatch.setattr(registry, "checkpoint_dir", lambda: tmp_path)
+    own = torch.load(Path(DATA_DIR) / "checkpoints" / "glcic.pt", map_location="cpu", weights_only=True)
+    torch.save(own, tmp_path / "glcic.pt")
+    other = {**own, "model": "glcic_balanced_alpha", "meta": {**own["meta"], "steps": 1}}
+    weights = other["state_dicts"]["generator"] = dict(own["state_dicts"]["generator"])
+    last_bias = [k for k in weights if k.endswith("bias")][-1]
+    weights[last_bias] = weights[last_bias] + 0.25  # paints visibly differently
+    torch.save(other, tmp_path / "glcic_balanced_alpha.pt")
+
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    paint = lambda model: inpaintlib.inpaint(x, mask, model)  # noqa: E731
+
+    # nothing preferred: the model's name loads its own run
+    assert registry.run_name("glcic") == "glcic" and registry.run_name("msnps") == "msnps_content"
+    assert torch.equal(paint(inpaintlib.load_pretrained("glcic")), paint(registry.load_run("glcic")))
+    own_fill, other_fill = paint(registry.load_run("glcic")), paint(registry.load_run("glcic_balanced_alpha"))
+    assert (own_fill - other_fill).abs().max() > 0.05
+
+    # the candidate preferred: it ships as glcic, and the own run is still there by its name
+    monkeypatch.setitem(registry.SHIPPED_RUN, "glcic", "glcic_balanced_alpha")
+    assert registry.checkpoint_path("glcic") == (tmp_path / "glcic_balanced_alpha.pt").resolve()
+    assert torch.equal(paint(inpaintlib.load_pretrained("glcic")), other_fill)
+    assert torch.equal(paint(registry.load_run("glcic")), own_fill)
+    assert inpaintlib.load_pretrained("glcic").checkpoint_meta["steps"] == 1 < own["meta"]["steps"]
+    # re-fingerprinting glcic covers both files
+    spec = importlib.util.spec_from_file_location(
+        "write_fingerprints", Path(__file__).resolve().parent.parent / "scripts" / "write_fingerprints.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert set(script.shipped_files(["glcic"], ["cpu"])) == {(tmp_path / f).resolve()
+                                                             for f in ("glcic.pt", "glcic_balanced_alpha.pt")}
+
+    with pytest.raises(ValueError, match="expected a recipe's name"):
+        registry.load_run("msnps")  # a wrapped model, not a run
+    with pytest.raises(FileNotFoundError, match="train-all|train pconv"):
+        registry.load_run("pconv")

@@ -412,6 +412,17 @@ def test_headline_frame_has_every_bucket_the_free_form_mean_and_the_budget():
     assert comparison.budget_label(None) == "classical"
 
 
+def test_only_checkpoints_that_counted_more_than_1_pflop_show_as_more_compute():
+    from inpaintlib.training.profiles import EQUAL_BUDGET_FLOPS, GPU_BUDGET_FLOPS
+
+    gpu_minute = {"core_minutes": 1.01, "train_seconds": 60.6, "device": "NVIDIA H100 80GB HBM3"}
+    assert comparison.budget_label(gpu_minute) == "1 GPU-min"  # not "1 core-min"
+    assert not comparison.more_compute(gpu_minute)  # counted no FLOPs
+    assert not comparison.more_compute({"flops": 1.01 * EQUAL_BUDGET_FLOPS})  # the equal budget
+    assert comparison.more_compute({"flops": GPU_BUDGET_FLOPS})
+    assert comparison.budget_label({"flops": GPU_BUDGET_FLOPS}) == "16.00 PFLOP"
+
+
 def test_kid_and_cost_frames_show_what_was_measured():
     kid = comparison.kid_frame({"A": {k: (25.0, 0.0123, 0.002) for k in TEST_MASK_KINDS} | {"ff40-50": None}})
     assert kid.cell("A", ("KID × 10³", "center")) == "12.3 ± 2.0" and kid.cell("A", ("KID × 10³", "ff40-50")) == "–"

@@ -23,32 +23,35 @@ from inpaintlib.training.checkpoint import (
 )
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.models.fill_refiner import ResidualFillNet
-from inpaintlib.registry import (ABLATIONS, CANDIDATES, LEARNED_MODELS, VARIANT_PROFILES, VARIANTS, WRAPPED,
-                                 checkpoint_path)
+from inpaintlib.registry import (ABLATIONS, CANDIDATES, LEARNED_MODELS, SHIPPED_RUN, VARIANT_PROFILES, VARIANTS,
+                                 WRAPPED, checkpoint_path, run_name, run_path)
 
 from training_helpers import missing_checkpoint_message
 
 #: every model and ablation (the budget every chapter ships), the validation candidates present, plus
 #: the other variants present (GPU-trained checkpoints in data/checkpoints/gpu, seed reruns)
 NAMES = [*LEARNED_MODELS, *ABLATIONS, *(n for n in CANDIDATES if checkpoint_path(n).is_file())]
-CASES = [(n, "cpu") for n in NAMES] + [(n, v) for v in VARIANTS if v != "cpu" for n in NAMES
-                                        if n not in WRAPPED and checkpoint_path(n, v).is_file()]
+#: each shipped file once, by the run it holds: a model that ships a preferred candidate's run
+#: (registry.SHIPPED_RUN) keeps its own run beside it, loadable with load_run
+RUNS = list(dict.fromkeys([*map(run_name, NAMES), *SHIPPED_RUN]))
+CASES = [(r, "cpu") for r in RUNS] + [(r, v) for v in VARIANTS if v != "cpu" for r in RUNS
+                                      if run_path(r, v).is_file()]
 
 
-@pytest.mark.parametrize("name, variant", CASES, ids=[f"{n}-{v}" for n, v in CASES])
-def test_shipped_checkpoint_paints_its_fingerprint(name, variant):
-    path = checkpoint_path(name, variant)
+@pytest.mark.parametrize("run, variant", CASES, ids=[f"{r}-{v}" for r, v in CASES])
+def test_shipped_checkpoint_paints_its_fingerprint(run, variant):
+    path = run_path(run, variant)
     if not path.is_file():
-        pytest.fail(missing_checkpoint_message(name, variant))
+        pytest.fail(missing_checkpoint_message(run, variant))
     assert fingerprint_path(path).is_file(), (
         f"no fingerprint beside {path}: write it with "
-        f"`.venv/bin/python scripts/write_fingerprints.py {name}` (for a checkpoint shipped on purpose)")
+        f"`.venv/bin/python scripts/write_fingerprints.py {run}` (for a checkpoint shipped on purpose)")
     ckpt = read_checkpoint(path)
     # what every shipped checkpoint promises: its budget's profile, float16, under 4 MB
     assert ckpt["meta"]["profile"] in VARIANT_PROFILES[variant] and ckpt["meta"]["stored_as"] == "float16"
     assert path.stat().st_size < 4 * 2**20
     stored = json.loads(fingerprint_path(path).read_text())
-    assert stored["model"] == ckpt["model"] == (WRAPPED[name][0] if name in WRAPPED else name)
+    assert stored["model"] == ckpt["model"] == run
     # the fill of the centre hole (cells 4..11 of 16) is not a constant colour
     hole = torch.tensor(stored["low_res"][0])[:, 4:12, 4:12]
     assert float(hole.std()) > 0.02

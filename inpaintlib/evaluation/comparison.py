@@ -569,6 +569,17 @@ def equal_budget(meta: dict | None, tol: float = 0.02) -> bool:
     return flops is not None and abs(flops - EQUAL_BUDGET_FLOPS) <= tol * EQUAL_BUDGET_FLOPS
 
 
+def more_compute(meta: dict | None, tol: float = 0.02) -> bool:
+    """Whether a checkpoint trained with more counted FLOPs than the equal budget (beyond ``tol``).
+
+    Defined in Chapter 11, for "what more compute buys": a checkpoint of ``data/checkpoints/gpu``
+    is shown as more compute only when it counted more; one trained on a few GPU-minutes before
+    the FLOP budget counted none, and may have seen fewer crops than the equal budget.
+    """
+    flops = _training_flops(meta or {})
+    return flops is not None and flops > (1 + tol) * EQUAL_BUDGET_FLOPS
+
+
 def budget_frame(metas: dict[str, dict | None]) -> ComparisonTable:
     """One row per model: :func:`training_budget_columns` and whether it had the :func:`equal_budget`.
 
@@ -874,7 +885,8 @@ def sentence_component(component: str, model: str, effect: dict, spread: float |
 # ---------------------------------------------------------------------------------------------
 def budget_label(meta: dict | None) -> str:
     """A short word for a checkpoint's training budget: "1 PFLOP", "90 core-min" (the minutes
-    budget shipped before the FLOP budget), another FLOP count, or "classical" (no checkpoint)."""
+    budget shipped before the FLOP budget; "GPU-min" for one trained on a GPU), another FLOP
+    count, or "classical" (no checkpoint)."""
     if meta is None:
         return "classical"
     if equal_budget(meta):
@@ -883,6 +895,8 @@ def budget_label(meta: dict | None) -> str:
     if flops is not None:
         return f"{flops / 1e15:.2f} PFLOP"
     minutes = meta.get("core_minutes")
+    if minutes and meta.get("device", "cpu") != "cpu":  # a minutes budget on an accelerator
+        return f"{meta.get('train_seconds', 60 * minutes) / 60:.0f} GPU-min"
     return f"{minutes:.0f} core-min" if minutes else str(meta.get("profile", "unknown"))
 
 
