@@ -24,7 +24,7 @@ from inpaintlib.training.checkpoint import (
 from inpaintlib.models.base import InpaintingModel
 from inpaintlib.models.fill_refiner import ResidualFillNet
 from inpaintlib.registry import (ABLATIONS, CANDIDATES, LEARNED_MODELS, SHIPPED_RUN, VARIANT_PROFILES, VARIANTS,
-                                 WRAPPED, checkpoint_path, run_name, run_path)
+                                 checkpoint_path, run_name, run_path)
 
 from training_helpers import missing_checkpoint_message
 
