@@ -37,3 +37,13 @@ def test_module_is_an_nn_elu():
     assert isinstance(m, nn.ELU) and m.alpha == 1.0
     x = torch.linspace(-3, 3, 13)
     assert torch.allclose(m(x), F.elu(x), atol=1e-6)
+
+
+def test_every_elu_layer_of_the_book_is_this_one():
+    """conv_block's "elu" (MSNPS, PGGAN, DeepFill v1, GMCNN) builds this ELU, not nn.ELU's kernel."""
+    from inpaintlib.models.gmcnn import GMCNNGenerator
+    from inpaintlib.nn.layers import activation_layer
+
+    assert type(activation_layer("elu")) is ELU
+    found = {type(m) for m in GMCNNGenerator().modules() if isinstance(m, nn.ELU)}
+    assert found == {ELU}

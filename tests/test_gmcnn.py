@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import inpaintlib
 from inpaintlib.evaluation.compositing import mask_image
@@ -68,6 +69,20 @@ def test_reference_kernel_is_almost_a_box_and_confidence_grows_towards_the_borde
         confidence_weights(m, size=32)
     with pytest.raises(ValueError, match="binary"):
         confidence_weights(torch.full((1, 1, 8, 8), 0.5))
+
+
+def test_confidence_weights_equal_the_two_dimensional_blur_even_under_autocast():
+    """The two 1-D passes compute the docstring's C <- (g * (C + 1 - M)) M with the 2-D kernel g."""
+    g = gaussian_kernel_like_reference(17, 1 / 40)[None, None]
+    m = (torch.rand(2, 1, 48, 40, generator=torch.Generator().manual_seed(0)) > 0.4).float()
+    m[0, :, 10:30, 5:25] = 1
+    dense = torch.zeros_like(m)
+    for _ in range(3):
+        dense = F.conv2d(dense + 1 - m, g, padding=8) * m
+    assert torch.allclose(confidence_weights(m, 17, iterations=3), dense, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = confidence_weights(m, 17, iterations=3)
+    assert mixed.dtype == torch.float32 and torch.allclose(mixed, dense, atol=1e-6)
 
 
 def test_generator_columns_shapes_and_size():

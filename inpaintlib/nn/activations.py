@@ -1,7 +1,8 @@
 r"""The ELU, computed from ``exp`` so that it runs at the speed of the other activations on a CPU.
 
 Defined for Chapter 10 (DeepFill v2), whose gated layers apply it to half of every convolution's
-output (:mod:`inpaintlib.nn.gated_conv`):
+output (:mod:`inpaintlib.nn.gated_conv`); every ``"elu"`` layer of the book is this one
+(:func:`inpaintlib.nn.layers.activation_layer`: MSNPS, PGGAN, DeepFill v1, GMCNN):
 
 .. math:: \operatorname{ELU}(x) = \begin{cases} x & x > 0 \\ e^{x} - 1 & x \le 0 \end{cases}
 
@@ -11,9 +12,12 @@ thread, a (16, 32, 64, 64) channels-last tensor), forward only: ``F.elu`` 18.6 m
 18.4 ms in float32, where ``exp`` takes 1.1 ms and ``sigmoid`` 1.2 ms. Profiled, the ELUs took
 13 % of a DeepFill v2 training step at 64 px, against 18 % for all the convolutions' forward passes;
 with this function (and dense gate halves, :mod:`inpaintlib.nn.gated_conv`) the step went from 1.25
-to 1.06 s (bfloat16, one thread). DeepFill v1 and GMCNN, whose ELUs follow whole convolutions, gained
-nothing measurable from it (11.5 and 7.3 s per adversarial step at 128 px either way), so they keep
-``nn.ELU``.
+to 1.06 s (bfloat16, one thread). DeepFill v1 and GMCNN first kept ``nn.ELU(inplace=True)``:
+whole training steps timed one after the other, with two trainers sharing the CPU, showed no
+difference (11.5 and 7.3 s per adversarial step at 128 px either way). Timed again on
+2026-12-06 with the two versions alternating in one process (CPU time, bfloat16, one thread,
+batch 16 at 128 px, a generator's forward and backward pass, 4 repeats each): DeepFill v1 2.74
+-> 2.12 s, GMCNN 1.95 -> 1.62 s, so the book's ``"elu"`` layers use this function since.
 
 **The same function, from vectorised pieces.** With :math:`x^- = \min(x, 0)`,
 
