@@ -73,7 +73,10 @@ CANDIDATES: dict[str, tuple[str, str]] = {
 #: (the model's chapter shows the choice, and asserts that this map follows it): model -> the
 #: candidate whose checkpoint ``load_pretrained(model)`` loads. A model not listed ships its own
 #: recipe's run; a listed model's own run stays loadable with ``load_run(model)``.
-SHIPPED_RUN: dict[str, str] = {}
+SHIPPED_RUN: dict[str, str] = {
+    # Chapter 3b, 2026-12-06: both at 1 PFLOP, the validation crops prefer alpha = 1.06e-8
+    "glcic": "glcic_balanced_alpha",
+}
 
 #: models that are a trained network wrapped by a procedure: name -> (checkpoint, "module:Class");
 #: the class is called with the loaded network (e.g. MSNPS = content network + texture optimisation)
@@ -192,7 +195,13 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", variant: str 
         return BASELINES[name]().to(device).eval()
     if name not in LEARNED_MODELS and name not in ABLATIONS and name not in CANDIDATES:
         raise ValueError(f"unknown model {name!r}; available: {available_models(include_untrained=True)}")
-    model = load_run(run_name(name), device, variant)
+    run = run_name(name)
+    try:
+        model = load_run(run, device, variant)
+    except FileNotFoundError as missing:
+        if run == name:
+            raise
+        raise FileNotFoundError(f"{name!r} ships the run {run!r} (registry.SHIPPED_RUN): {missing}") from None
     if name in WRAPPED:
         import importlib
 

@@ -89,7 +89,8 @@ def test_checkpoint_variants_cpu_and_gpu(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "checkpoint_dir", lambda: tmp_path)
     assert inpaintlib.available_variants("glcic") == []
     (tmp_path / "gpu").mkdir()
-    shutil.copy(Path(DATA_DIR) / "checkpoints" / "glcic.pt", tmp_path / "gpu" / "glcic.pt")
+    shipped = registry.run_name("glcic") + ".pt"  # the run that ships as glcic (SHIPPED_RUN)
+    shutil.copy(Path(DATA_DIR) / "checkpoints" / shipped, tmp_path / "gpu" / shipped)
     assert inpaintlib.available_variants("glcic") == ["gpu"]
     assert inpaintlib.load_pretrained("glcic", variant="gpu").checkpoint_meta["steps"] > 0
     with pytest.raises(FileNotFoundError):
@@ -120,6 +121,7 @@ def test_a_preferred_candidate_ships_under_the_models_name_and_both_runs_stay_lo
     paint = lambda model: inpaintlib.inpaint(x, mask, model)  # noqa: E731
 
     # nothing preferred: the model's name loads its own run
+    monkeypatch.delitem(registry.SHIPPED_RUN, "glcic", raising=False)
     assert registry.run_name("glcic") == "glcic" and registry.run_name("msnps") == "msnps_content"
     assert torch.equal(paint(inpaintlib.load_pretrained("glcic")), paint(registry.load_run("glcic")))
     own_fill, other_fill = paint(registry.load_run("glcic")), paint(registry.load_run("glcic_balanced_alpha"))
