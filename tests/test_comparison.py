@@ -412,6 +412,22 @@ def test_headline_frame_has_every_bucket_the_free_form_mean_and_the_budget():
     assert comparison.budget_label(None) == "classical"
 
 
+def test_budget_note_names_the_checkpoints_with_another_budget_and_minutes_in_another_precision():
+    pflop = {"flops": 1e15, "precision": "bf16"}
+    bf16_min = {"core_minutes": 90.0, "precision": "bf16"}
+    fp32_min = {"core_minutes": 90.0, "precision": "fp32"}
+    note = comparison.budget_note({"A": pflop, "B": pflop, "Telea": None}, "A")
+    assert note == "Every compared checkpoint trained with A's budget, 1 PFLOP."
+    note = comparison.budget_note({"A": pflop, "B": bf16_min, "C": fp32_min, "D": pflop}, "A")
+    assert note.startswith("The checkpoints of B and C trained with another budget "
+                           "(90 core-min, bf16 or 90 core-min, fp32) than A's (1 PFLOP)")
+    # equal minutes are equal compute only in the same arithmetic
+    note = comparison.budget_note({"B": bf16_min, "C": fp32_min}, "B")
+    assert note.startswith("The checkpoint of C trained") and "its rows" in note
+    with pytest.raises(KeyError, match="not among the compared"):
+        comparison.budget_note({"A": pflop, "Telea": None}, "Telea")
+
+
 def test_only_checkpoints_that_counted_more_than_1_pflop_show_as_more_compute():
     from inpaintlib.training.profiles import EQUAL_BUDGET_FLOPS, GPU_BUDGET_FLOPS
 

@@ -404,6 +404,23 @@ def test_a_flop_budget_becomes_a_step_plan_whose_phases_and_sizes_are_fractions_
     assert list(parts) == [(0, 16), (1, 16), (1, 32)] and parts[0, 16][1] == meta["flops_per_step"]["warm@16"]
 
 
+def test_planned_phases_reads_each_phase_s_steps_and_flops_back_from_a_run_s_metadata():
+    from inpaintlib.training.schedules import planned_phases
+
+    r = train(WarmThenJoint(), out=False, progress=False, **FLOP_RUN)  # smoke: logs every step
+    split = {"warm": 0.25, "joint": 0.75}
+    plan = planned_phases(r.meta, split)
+    logged = {p: r.history["phase"].count(p) for p in split}
+    assert {p: n for p, (n, _) in plan.items()} == logged  # the steps the run made
+    flops = {p: sum(r.meta["flops_per_step"][f"{ph}@{px}"] for ph, px in zip(r.history["phase"], r.history["size"])
+                    if ph == p) for p in split}
+    assert {p: f for p, (_, f) in plan.items()} == flops and flops["warm"] < flops["joint"]
+    assert planned_phases({"budget": "Budget(steps=3)", "steps": 3}, split) == {"warm": (1, None), "joint": (2, None)}
+    assert planned_phases({"budget": "Budget(minutes=90.0)", "steps": 5000}, split) is None  # time decided
+    with pytest.raises(ValueError, match="lacks the phases"):
+        planned_phases(r.meta, {"warm": 0.5, "adversarial": 0.5})
+
+
 def test_a_flop_budget_gives_the_same_steps_and_weights_again_and_resumes_bit_identically(tmp_path, monkeypatch):
     again = train(WarmThenJoint(), out=False, progress=False, **FLOP_RUN)
     full, resumed = _cut_and_resume(WarmThenJoint, tmp_path, monkeypatch, steps=None, cut_at=30, **FLOP_RUN)

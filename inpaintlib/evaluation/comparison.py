@@ -900,6 +900,36 @@ def budget_label(meta: dict | None) -> str:
     return f"{minutes:.0f} core-min" if minutes else str(meta.get("profile", "unknown"))
 
 
+def budget_note(metas: dict[str, dict | None], subject: str) -> str:
+    """One sentence on whether the compared checkpoints trained with ``subject``'s budget.
+
+    Defined in Chapter 7 (GMCNN). ``metas`` maps a display name to its ``checkpoint_meta``
+    (``None`` for a classical method, which is left out); ``subject`` is one of its names. A
+    budget of minutes is the same compute only in the same arithmetic, so its label names the
+    precision too ("90 core-min, fp32"): the same minutes bought about 3x fewer steps in float32
+    on a CPU without bfloat16 (Chapter 0).
+    """
+    if subject not in metas or metas[subject] is None:
+        raise KeyError(f"budget_note: {subject!r} is not among the compared checkpoints "
+                       f"{[k for k, m in metas.items() if m is not None]}")
+
+    def label(meta: dict) -> str:
+        word = budget_label(meta)
+        return f"{word}, {meta.get('precision', 'fp32')}" if word.endswith("core-min") else word
+
+    labels = {k: label(m) for k, m in metas.items() if m is not None}
+    ours = labels[subject]
+    other = [k for k, word in labels.items() if word != ours]
+    if not other:
+        return f"Every compared checkpoint trained with {subject}'s budget, {ours}."
+    names = ", ".join(other[:-1]) + " and " + other[-1] if len(other) > 1 else other[0]
+    kinds = " or ".join(sorted({labels[k] for k in other}))
+    many = len(other) > 1
+    return (f"The checkpoint{'s' if many else ''} of {names} trained with another budget "
+            f"({kinds}) than {subject}'s ({ours}): {'their' if many else 'its'} rows are "
+            f"not an equal-budget comparison with {subject}'s.")
+
+
 def headline_frame(rows: dict[str, dict], metas: dict[str, dict | None]) -> ComparisonTable:
     """The headline table: PSNR per bucket, its mean over the free-form buckets, the budget.
 

@@ -186,3 +186,35 @@ def lr_factor(kind: str, p: float, final: float = 0.1) -> float:
     if kind == "cosine":
         return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(max(p, 0.0), 1.0)))
     raise ValueError(f"unknown learning-rate schedule {kind!r}: expected 'constant' or 'cosine'")
+
+
+def planned_phases(meta: dict, phase_split: dict[str, float]) -> dict[str, tuple[int, float | None]] | None:
+    """How a run's budget was split among its phases, read from its checkpoint metadata:
+    ``{phase: (steps, flops)}`` in the recipe's order.
+
+    Defined in Chapter 7 (GMCNN), for the chapters whose recipes train in phases. A FLOP budget
+    (``meta["flop_budget"]``): the plan :func:`flop_step_plan` makes again from the step costs
+    the run measured (``meta["flops_per_step"]``, keyed ``"phase@px"``), with the FLOPs planned
+    for each phase, so the phases' FLOPs stand in the ratio of ``phase_split``. A step budget:
+    :func:`phase_boundaries`, FLOPs ``None``. A minutes budget (the checkpoints shipped before the
+    FLOP budget): ``None``, because there time decided when a phase ended, not a plan of steps.
+    """
+    names, split = list(phase_split), list(phase_split.values())
+    if meta.get("flop_budget"):
+        costs = meta.get("flops_per_step") or {}
+        missing = [f"{n}@..." for n in names if not any(k.startswith(f"{n}@") for k in costs)]
+        if missing:
+            raise ValueError(f"the checkpoint's flops_per_step {sorted(costs)} lacks the phases "
+                             f"{missing}: not a run of a recipe with phases {names}")
+        plan = flop_step_plan(meta["flop_budget"], split, lambda i, px: costs[f"{names[i]}@{px}"],
+                              resize_schedule=meta["settings"].get("resize_schedule", ()),
+                              image_size=meta["image_size"])
+        out = {n: (0, 0.0) for n in names}
+        for (i, _), (steps, flops) in plan.parts().items():
+            n, f = out[names[i]]
+            out[names[i]] = (n + steps, f + steps * flops)
+        return out
+    if "minutes=" in str(meta.get("budget", "")):
+        return None
+    ends = phase_boundaries(split, meta["steps"])
+    return {n: (int(end - start), None) for n, start, end in zip(names, [0, *ends], ends)}
