@@ -17,3 +17,24 @@ def test_validation_preference_picks_the_better_variant_on_validation_crops():
     assert best_l1 == min(l1, key=l1.get)  # lower is better for L1
     with pytest.raises(ValueError, match="at least two"):
         validation_preference({"telea": models["telea"]})
+
+
+def test_a_centre_only_model_is_chosen_on_the_centre_square_it_can_fill():
+    import copy
+
+    import torch
+
+    from inpaintlib.registry import load_pretrained
+
+    shipped = load_pretrained("context_encoder")  # fills only its 64x64 centre square
+    noisy = copy.deepcopy(shipped)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in noisy.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    best, rows = validation_preference({"noisy": noisy, "shipped": shipped}, n=4)
+    assert all(rows[k]["ff10-20"] is None and rows[k]["center"] is not None for k in rows)
+    centre = {k: r["center"]["psnr_db"] for k, r in rows.items()}
+    assert best == max(centre, key=centre.get) and centre["noisy"] != centre["shipped"]
+    with pytest.raises(ValueError, match="fills holes up to"):
+        evaluate_on_validation(shipped, n=4)  # the all-kinds function still refuses
