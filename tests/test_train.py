@@ -208,6 +208,16 @@ def test_each_phase_updates_only_its_networks(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(d0, only_d.nets["discriminator"].parameters()))
 
 
+def test_a_centre_only_run_ships_chosen_on_the_centre_square(tmp_path):
+    # the Context Encoder refuses free-form holes: the rule scores the kind it fills
+    run = train(recipe_for("context_encoder"), profile="smoke", out=tmp_path / "ce.pt", progress=False,
+                steps=2, ema_decay=0.5).checkpoint
+    shipped = read_checkpoint(ship_checkpoint(run, tmp_path / "ship.pt", validation_crops=4))
+    key, scores = choose_shipped_weights(read_checkpoint(run), n=4)
+    assert shipped["meta"]["weights_validation_psnr"] == scores and set(scores) == {"moving average", "last weights"}
+    assert shipped["meta"]["shipped_weights"] == {"generator": "moving average", "generator_last": "last weights"}[key]
+
+
 def test_the_one_device_choice_prefers_cuda_and_honours_an_explicit_device(monkeypatch):
     from inpaintlib.training.profiles import default_device
 

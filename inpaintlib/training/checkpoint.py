@@ -181,7 +181,10 @@ def choose_shipped_weights(ckpt: dict[str, Any], n: int = 48, cls: type | None =
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in states[key].items()})
         models[key] = net.eval()
     best, rows = validation_preference(models, n=n)
-    means = {RUN_WEIGHTS[key]: round(sum(r[kind]["psnr_db"] for kind in r) / len(r), 3) for key, r in rows.items()}
+    means = {}
+    for key, r in rows.items():  # over the kinds it fills (a Context Encoder: the centre only)
+        psnr = [v["psnr_db"] for v in r.values() if v is not None]
+        means[RUN_WEIGHTS[key]] = round(sum(psnr) / len(psnr), 3)
     return best, means
 
 
