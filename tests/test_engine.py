@@ -262,6 +262,19 @@ def test_deadline_stops_and_the_same_call_resumes_to_the_same_weights(tmp_path, 
             assert torch.equal(p, q)
 
 
+def test_a_run_resumed_in_another_arithmetic_records_both(tmp_path):
+    """A partial run started in float32 (a CPU without bfloat16) and finished in bfloat16 must not
+    claim one arithmetic for the whole: its checkpoint says ``"fp32 + bf16"``, in that order."""
+    kw = dict(profile="smoke", progress=False, steps=2, out=tmp_path / "run.pt")
+    cut = train(TinyRecipe(), precision="fp32", deadline=0.0, **kw)  # stops before its first step
+    assert not cut.meta["finished"] and cut.meta["precision"] == "fp32"
+    done = train(TinyRecipe(), precision="bf16", resume=tmp_path / "run.pt", **kw)
+    assert done.meta["finished"] and done.meta["steps"] == 2
+    assert done.meta["precision"] == "fp32 + bf16" and done.meta["cpu"] == cut.meta["cpu"]
+    again = train(TinyRecipe(), precision="fp32", resume=tmp_path / "run.pt", **kw)
+    assert again.meta["precision"] == "fp32 + bf16"  # each arithmetic is named once
+
+
 def _cut_and_resume(recipe_cls, tmp_path, monkeypatch, steps: int, cut_at: int, **kw):
     """Train ``steps`` steps uninterrupted, then again cut by its deadline after ``cut_at`` steps and
     resumed from the cut's checkpoint: the two final checkpoints (every network, every optimiser)."""

@@ -534,6 +534,9 @@ def train(
     run = _Run(recipe, settings, profile, dev, precision, t0, seed, data, world, budget)
     run.cost, run.workers, run.stream, run.plan = cost, workers if sizes_ahead is not None else 0, stream, plan
     run.flops_done = float((ckpt or {}).get("meta", {}).get("flops", 0.0))
+    if ckpt is not None:  # a run resumed on another machine records both arithmetics and CPUs
+        run.precision = _joined(ckpt["meta"].get("precision"), precision)
+        run.cpu = _joined(ckpt["meta"].get("cpu"), run.cpu)
     total = schedule.total_steps
     bar = progress_bar(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
                desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
@@ -644,6 +647,13 @@ def train(
     return TrainResult(nets=result_nets, history=history, meta=meta, checkpoint=path)
 
 
+def _joined(earlier: str | None, now: str) -> str:
+    """``"fp32 + bf16"``: what a resumed run records for a property that changed between its parts
+    (a partial run started on a CPU without bfloat16, finished on one with it), in order."""
+    parts = [] if earlier is None else earlier.split(" + ")
+    return " + ".join(parts if now in parts else parts + [now])
+
+
 class _Run:
     """What a run records about itself in its checkpoints."""
 
@@ -653,6 +663,7 @@ class _Run:
             precision, t0, seed, data, world, budget)
         self.recent_steps: list[float] = []
         self.cost, self.workers, self.stream, self.flops_done, self.plan = None, 0, None, 0.0, None
+        self.cpu = cpu_name()
 
     def meta(self, step: int, drawn: int, seconds: float, metrics, finished: bool) -> dict[str, Any]:
         s = dataclasses.asdict(self.settings)
@@ -667,7 +678,7 @@ class _Run:
             "finished": bool(finished),
             "image_size": self.settings.image_size,
             "device": torch.cuda.get_device_name(self.dev) if self.dev.type == "cuda" else "cpu",
-            "cpu": cpu_name(),
+            "cpu": self.cpu,
             "threads": threads,
             "precision": self.precision,
             "channels_last": bool(self.settings.channels_last),
