@@ -144,6 +144,10 @@ def main(argv=None) -> int:
                    help="stop this command after so many minutes (run it again to resume)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--workers", type=int, default=None, help="data worker processes (default: cores - 1 on CUDA)")
+    p.add_argument("--pending", action="store_true",
+                   help="only the names whose shipped checkpoint does not yet record the budget")
+    p.add_argument("--list", action="store_true",
+                   help="print the names that would train (one line) and train nothing")
     p.add_argument("--seed", type=int, default=0,
                    help="another seed (1, 2): runs to <out>/<profile>-seed<N>, ships to seed<N>/ (the seed spread)")
     p = sub.add_parser("evaluate", help="metrics on the fixed test set beside the classical baselines")
@@ -243,13 +247,22 @@ def main(argv=None) -> int:
         with one_line_errors(args.path):
             print(export_vgg16_weights(args.path, upto=args.upto))
     elif args.command == "train-all":
-        from inpaintlib.training.train_all import train_all
+        from inpaintlib.training.train_all import pending, shipped_recipes, train_all
 
         _check_trainable([*args.names, *args.gpu_budget])
+        if args.list:
+            names = args.names or shipped_recipes()
+            if args.pending:
+                from inpaintlib.registry import checkpoint_dir
+
+                ship_to = Path(args.ship_to) if args.ship_to else checkpoint_dir()
+                names = pending(names, args.profile, ship_to / f"seed{args.seed}" if args.seed else ship_to)
+            print(" ".join(names))
+            return 0
         status = train_all(args.names or None, device=args.device, minutes=args.minutes, out=args.out,
                            ship_to=args.ship_to, stop_after=args.stop_after, profile=args.profile,
                            gpu_budget=args.gpu_budget, threads=args.threads, workers=args.workers,
-                           seed=args.seed)
+                           seed=args.seed, pending_only=args.pending)
         for name, state in status.items():
             print(f"{name}: {state}")
     elif args.command == "evaluate":

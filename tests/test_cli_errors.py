@@ -159,9 +159,10 @@ def test_train_all_passes_its_options_through(monkeypatch, capsys):
     monkeypatch.setattr(inpaintlib.training.train_all, "train_all", fake_train_all)
     assert main(["train-all", "fill_refiner", "--minutes", "2.5", "--device", "cpu", "--profile", "smoke",
                  "--out", "o", "--ship-to", "s", "--stop-after", "7", "--threads", "3", "--workers", "2",
-                 "--gpu-budget", "glcic", "--seed", "2"]) == 0
+                 "--gpu-budget", "glcic", "--seed", "2", "--pending"]) == 0
     assert seen == dict(names=["fill_refiner"], device="cpu", minutes=2.5, out="o", ship_to="s",
-                        stop_after=7.0, profile="smoke", threads=3, workers=2, gpu_budget=["glcic"], seed=2)
+                        stop_after=7.0, profile="smoke", threads=3, workers=2, gpu_budget=["glcic"], seed=2,
+                        pending_only=True)
     assert capsys.readouterr().out == "fill_refiner: finished\n"
     main(["train-all", "--minutes", "1"])
     assert seen["names"] is None  # no names: every shipped model (train_all's default)

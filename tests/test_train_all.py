@@ -91,3 +91,35 @@ def test_every_ablation_names_the_model_it_is_compared_with():
     for ablation, (model, change) in registry.ABLATION_OF.items():
         assert model in registry.LEARNED_MODELS, (ablation, model)
         assert change and ablation.startswith(model.split("_v")[0][:4]), (ablation, model)
+
+
+def test_at_budget_accepts_a_finished_run_within_two_per_cent_of_its_flop_budget():
+    from inpaintlib.training.train_all import at_budget
+
+    run = dict(profile="equal", finished=True, flops=1.0002e15)
+    assert at_budget(run)
+    assert at_budget({**run, "flops": 0.985e15}) and not at_budget({**run, "flops": 0.97e15})
+    assert not at_budget({**run, "flops": 1.03e15})
+    assert not at_budget({**run, "finished": False})  # a partial run
+    assert not at_budget(dict(profile="cpu", finished=True, flops=None))  # the 90 core-minute budget
+    assert not at_budget(run, "gpu") and at_budget({**run, "profile": "gpu", "flops": 16e15}, "gpu")
+
+
+def test_pending_only_trains_what_is_not_shipped_at_the_budget(tmp_path, capsys):
+    """A run shipped at the (smoke) budget is skipped by ``--pending``; a missing one is listed and
+    trained; ``--list`` prints the names and trains nothing."""
+    from inpaintlib.cli import main
+    from inpaintlib.training.train_all import pending, train_all
+
+    kw = dict(profile="smoke", steps=2, out=tmp_path / "runs", ship_to=tmp_path / "ship", progress=False)
+    assert train_all(["fill_refiner"], **kw) == {"fill_refiner": "finished"}
+    names = ["fill_refiner", "fill_refiner_guided"]
+    assert pending(names, "smoke", tmp_path / "ship") == ["fill_refiner_guided"]
+    assert pending(names, "equal", tmp_path / "ship") == names  # a smoke run is not at 1 PFLOP
+    assert main(["train-all", *names, "--profile", "smoke", "--pending", "--list",
+                 "--ship-to", str(tmp_path / "ship")]) == 0
+    assert capsys.readouterr().out == "fill_refiner_guided\n"
+    assert not (tmp_path / "ship" / "fill_refiner_guided.pt").exists()  # --list trained nothing
+    status = train_all(names, pending_only=True, **kw)
+    assert status == {"fill_refiner": "skipped (shipped at the budget)", "fill_refiner_guided": "finished"}
+    assert pending(names, "smoke", tmp_path / "ship") == []

@@ -16,6 +16,11 @@ Defined in Chapter 0 (Foundations)::
 * **The GPU budget**: ``gpu_budget`` names models to train afterwards at the ``gpu`` profile
   (16 PFLOP, batch 64), shipped to ``data/checkpoints/gpu/`` (``load_pretrained(name,
   variant="gpu")``), for chapters that show what more compute buys.
+* **Only what is missing** (``pending_only``, ``train-all --pending``): the names whose shipped
+  checkpoint does not yet record the profile's budget (:func:`at_budget`), so that one command
+  finishes a partly retrained set on any machine. ``train-all --pending --list`` prints them
+  without training: on a GPU machine, where the shipped checkpoints do not travel, pass that list
+  (``make train-gpu GPU_NAMES="..."``).
 * **Resumable**: the resumable checkpoint of each run is ``<out>/<profile>/<name>.pt``. A finished
   run is skipped; an unfinished one continues where it stopped, bit-identically.
   ``stop_after`` ends the command after that many minutes (saving the run in progress), so that a
@@ -33,6 +38,11 @@ import time
 from pathlib import Path
 
 from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
+from inpaintlib.training.profiles import PROFILE_DEFAULTS
+
+#: how far a finished run's training FLOPs may lie from its FLOP budget: the step plan ends at
+#: the whole step that reaches the budget, a fraction of a per cent over it
+BUDGET_TOLERANCE = 0.02
 
 
 def shipped_recipes() -> list[str]:
@@ -42,6 +52,33 @@ def shipped_recipes() -> list[str]:
 
     names = [WRAPPED[n][0] if n in WRAPPED else n for n in (*LEARNED_MODELS, *ABLATIONS, *CANDIDATES)]
     return [n for n in dict.fromkeys(names) if n in RECIPES]
+
+
+def at_budget(meta: dict, profile: str = "equal") -> bool:
+    """Whether a checkpoint's ``meta`` records a finished run at ``profile``'s budget.
+
+    Defined in Chapter 0 (Foundations). For a FLOP budget (``equal``: 1 PFLOP, ``gpu``: 16) the
+    recorded training FLOPs must lie within :data:`BUDGET_TOLERANCE` of it; a checkpoint of the
+    earlier 90 core-minute budget (profile ``cpu``, no FLOPs recorded) is not at the equal budget.
+    """
+    if not meta.get("finished") or meta.get("profile") != profile:
+        return False
+    budget = PROFILE_DEFAULTS[profile].get("flops")
+    return budget is None or abs(float(meta.get("flops") or 0.0) / budget - 1.0) <= BUDGET_TOLERANCE
+
+
+def pending(names=None, profile: str = "equal", ship_to: str | Path | None = None) -> list[str]:
+    """The ``names`` (default: :func:`shipped_recipes`) whose checkpoint in ``ship_to`` (default
+    ``data/checkpoints``) is missing or not :func:`at_budget`: what ``train-all --pending`` trains."""
+    from inpaintlib.registry import checkpoint_dir
+
+    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
+    todo = []
+    for name in names or shipped_recipes():
+        path = ship_to / f"{name}.pt"
+        if not (path.is_file() and at_budget(read_checkpoint(path)["meta"], profile)):
+            todo.append(name)
+    return todo
 
 
 def _run(name: str, profile: str, out: Path, ship_to: Path, deadline, device, progress, overrides) -> str:
@@ -67,7 +104,7 @@ def _run(name: str, profile: str, out: Path, ship_to: Path, deadline, device, pr
 
 def train_all(names=None, device: str | None = None, out: str | Path = "runs", ship_to: str | Path | None = None,
               stop_after: float | None = None, profile: str = "equal", gpu_budget=(), progress: bool = True,
-              seed: int = 0, **overrides) -> dict[str, str]:
+              seed: int = 0, pending_only: bool = False, **overrides) -> dict[str, str]:
     """Train ``names`` (default: :func:`shipped_recipes`) at ``profile``, then ``gpu_budget`` at ``gpu``.
 
     Defined in Chapter 0 (Foundations). Returns ``{name: status}`` (GPU-budget runs as
@@ -77,7 +114,9 @@ def train_all(names=None, device: str | None = None, out: str | Path = "runs", s
     training setting (e.g. ``threads=1``, or ``minutes=`` for a reader's own timed budget).
     ``seed``: another seed than the shipped runs' 0, for the run-to-run spread the comparison uses
     as its yardstick: the runs go to ``<out>/<profile>-seed<seed>/`` and ship to ``seed<seed>/``
-    under ``ship_to`` (``load_pretrained(name, variant="seed1")``).
+    under ``ship_to`` (``load_pretrained(name, variant="seed1")``). ``pending_only``: skip the
+    names whose shipped checkpoint is already at the budget (:func:`pending`), as ``"skipped
+    (shipped at the budget)"``.
     """
     from inpaintlib.registry import checkpoint_dir
 
@@ -89,7 +128,11 @@ def train_all(names=None, device: str | None = None, out: str | Path = "runs", s
     run_dir = out / (f"{profile}-seed{seed}" if seed else profile)
     if seed:
         ship_to, overrides = ship_to / f"seed{seed}", {**overrides, "seed": seed}
+    todo = pending(names, profile, ship_to) if pending_only else names
     for name in names:
+        if name not in todo:
+            status[name] = "skipped (shipped at the budget)"
+            continue
         status[name] = _run(name, profile, run_dir, ship_to, deadline, device, progress, overrides)
     for name in gpu_budget:
         status[f"{name} (gpu)"] = _run(name, "gpu", out / "gpu", ship_to / "gpu", deadline, device, progress,
