@@ -62,6 +62,7 @@ from inpaintlib.evaluation import kid as kid_module
 from inpaintlib.evaluation.bootstrap import bootstrap_interval, paired_bootstrap_interval
 from inpaintlib.evaluation.fixed_test_set import METRIC_LABELS
 from inpaintlib.evaluation.kid import KID, lite0_features, polynomial_kernel
+from inpaintlib.training.profiles import BUDGET_TOLERANCE, EQUAL_BUDGET_FLOPS, within_budget
 
 __all__ = [
     "BUCKET_FAMILIES",
@@ -94,8 +95,6 @@ PER_CROP_SUFFIX = "-per-crop"
 KID_SUFFIX = "-lite0"
 #: the significant digits a per-crop value keeps (the shipped file holds 100 values per metric and bucket)
 SIGNIFICANT_DIGITS = 5
-#: the equal training budget of the retrained models: 1 PFLOP of counted training FLOPs
-EQUAL_BUDGET_FLOPS = 1e15
 #: the bucket families of the perception-distortion figure: the centre square and the free-form masks
 BUCKET_FAMILIES = {"centre": ("center",), "free-form": ("ff10-20", "ff20-30", "ff30-40", "ff40-50")}
 #: which way is better, per metric
@@ -556,20 +555,17 @@ def training_budget_columns(meta: dict | None) -> dict:
     }
 
 
-def equal_budget(meta: dict | None, tol: float = 0.02) -> bool:
+def equal_budget(meta: dict | None, tol: float = BUDGET_TOLERANCE) -> bool:
     """Whether a checkpoint was trained with the equal budget: 1 PFLOP of counted training FLOPs, ± ``tol``.
 
-    Defined in Chapter 11 (the comparison). The engine stops at the first step past the budget,
-    so a run ends a fraction of a step away from it; 2 % is far more than that and far less than
-    any other budget. A checkpoint without a FLOP count (the earlier minutes budget) is not.
+    Defined in Chapter 11 (the comparison); the tolerance is
+    :data:`~inpaintlib.training.profiles.BUDGET_TOLERANCE` (2 %). A checkpoint without a FLOP
+    count (the earlier minutes budget) is not.
     """
-    if not 0 <= tol < 1:
-        raise ValueError(f"tol must lie in [0, 1), got {tol}")
-    flops = _training_flops(meta or {})
-    return flops is not None and abs(flops - EQUAL_BUDGET_FLOPS) <= tol * EQUAL_BUDGET_FLOPS
+    return within_budget(_training_flops(meta or {}), EQUAL_BUDGET_FLOPS, tol)
 
 
-def more_compute(meta: dict | None, tol: float = 0.02) -> bool:
+def more_compute(meta: dict | None, tol: float = BUDGET_TOLERANCE) -> bool:
     """Whether a checkpoint trained with more counted FLOPs than the equal budget (beyond ``tol``).
 
     Defined in Chapter 11, for "what more compute buys": a checkpoint of ``data/checkpoints/gpu``

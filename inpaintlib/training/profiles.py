@@ -38,6 +38,20 @@ CPU_BUDGET_MINUTES = 45.0
 CPU_BUDGET_THREADS = 2
 CPU_BUDGET_CORE_MINUTES = CPU_BUDGET_MINUTES * CPU_BUDGET_THREADS
 
+#: how far a finished run's training FLOPs may lie from its FLOP budget: the engine stops at the
+#: first whole step past the budget, a fraction of a per cent over it; 2 % is far more than that
+#: and far less than the distance to any other budget
+BUDGET_TOLERANCE = 0.02
+
+
+def within_budget(flops: float | None, budget: float, tol: float = BUDGET_TOLERANCE) -> bool:
+    """Whether ``flops`` training FLOPs are ``budget`` within ``tol`` (a fraction). ``None`` (a run
+    that counted none: the earlier minutes budget) is not. Defined in Chapter 0 (Foundations)."""
+    if not 0 <= tol < 1:
+        raise ValueError(f"tol must lie in [0, 1), got {tol}")
+    return flops is not None and abs(float(flops) - budget) <= tol * budget
+
+
 #: settings a profile implies unless the recipe overrides them
 PROFILE_DEFAULTS: dict[str, dict] = {
     "smoke": dict(steps=3, batch_size=2, log_every=1, checkpoint_minutes=0.0, eval_images=2, ema_decay=0.0),

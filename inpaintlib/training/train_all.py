@@ -38,11 +38,7 @@ import time
 from pathlib import Path
 
 from inpaintlib.training.checkpoint import read_checkpoint, ship_checkpoint
-from inpaintlib.training.profiles import PROFILE_DEFAULTS
-
-#: how far a finished run's training FLOPs may lie from its FLOP budget: the step plan ends at
-#: the whole step that reaches the budget, a fraction of a per cent over it
-BUDGET_TOLERANCE = 0.02
+from inpaintlib.training.profiles import BUDGET_TOLERANCE, PROFILE_DEFAULTS, within_budget
 
 
 def shipped_recipes() -> list[str]:
@@ -64,7 +60,7 @@ def at_budget(meta: dict, profile: str = "equal") -> bool:
     if not meta.get("finished") or meta.get("profile") != profile:
         return False
     budget = PROFILE_DEFAULTS[profile].get("flops")
-    return budget is None or abs(float(meta.get("flops") or 0.0) / budget - 1.0) <= BUDGET_TOLERANCE
+    return budget is None or within_budget(meta.get("flops"), budget)
 
 
 def pending(names=None, profile: str = "equal", ship_to: str | Path | None = None) -> list[str]:
