@@ -1,8 +1,11 @@
 """`train-all`, the one command of a GPU session (Chapter 0), on the GPU machine's package set."""
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,3 +126,22 @@ def test_pending_only_trains_what_is_not_shipped_at_the_budget(tmp_path, capsys)
     status = train_all(names, pending_only=True, **kw)
     assert status == {"fill_refiner": "skipped (shipped at the budget)", "fill_refiner_guided": "finished"}
     assert pending(names, "smoke", tmp_path / "ship") == []
+
+
+def test_make_train_gpu_passes_names_ship_folder_and_stop_time():
+    """The one GPU command: ``make train-gpu`` with the machine's python (``PYTHON``), the names
+    to train, a folder that comes back from a rented machine and a stop time, as ``train-all``
+    options; without them, every shipped model into ``data/checkpoints``."""
+    if shutil.which("make") is None:
+        pytest.skip("GNU make is not installed")
+
+    def argv(*assignments):
+        done = subprocess.run(["make", "-s", "--no-print-directory", "train-gpu", "PYTHON=echo", *assignments],
+                              capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert argv('GPU_NAMES=deepfill_v1 context_encoder_l2', "GPU_SHIP_TO=/tmp/out/ship", "GPU_STOP_AFTER=8") == [
+        "-m", "inpaintlib", "train-all", "--device", "cuda", "deepfill_v1", "context_encoder_l2",
+        "--ship-to", "/tmp/out/ship", "--stop-after", "8"]
+    assert argv() == ["-m", "inpaintlib", "train-all", "--device", "cuda"]
