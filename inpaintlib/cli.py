@@ -253,10 +253,7 @@ def main(argv=None) -> int:
         if args.list:
             names = args.names or shipped_recipes()
             if args.pending:
-                from inpaintlib.registry import checkpoint_dir
-
-                ship_to = Path(args.ship_to) if args.ship_to else checkpoint_dir()
-                names = pending(names, args.profile, ship_to / f"seed{args.seed}" if args.seed else ship_to)
+                names = pending(names, args.profile, args.ship_to, seed=args.seed)
             print(" ".join(names))
             return 0
         status = train_all(args.names or None, device=args.device, minutes=args.minutes, out=args.out,

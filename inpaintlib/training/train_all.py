@@ -63,12 +63,15 @@ def at_budget(meta: dict, profile: str = "equal") -> bool:
     return budget is None or within_budget(meta.get("flops"), budget)
 
 
-def pending(names=None, profile: str = "equal", ship_to: str | Path | None = None) -> list[str]:
+def pending(names=None, profile: str = "equal", ship_to: str | Path | None = None, seed: int = 0) -> list[str]:
     """The ``names`` (default: :func:`shipped_recipes`) whose checkpoint in ``ship_to`` (default
-    ``data/checkpoints``) is missing or not :func:`at_budget`: what ``train-all --pending`` trains."""
+    ``data/checkpoints``; its ``seed<N>/`` folder for another seed) is missing or not
+    :func:`at_budget`: what ``train-all --pending`` trains."""
     from inpaintlib.registry import checkpoint_dir
 
     ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
+    if seed:
+        ship_to = ship_to / f"seed{seed}"
     todo = []
     for name in names or shipped_recipes():
         path = ship_to / f"{name}.pt"
