@@ -190,6 +190,9 @@ def test_training_budget_columns_tell_the_equal_budget_from_the_minutes_budget()
     table = budget_frame({"PConv": pconv, "Telea": None})
     assert table.cell("PConv", ("training", "equal budget")) == "yes"
     assert table.cell("Telea", ("training", "equal budget")) == "no"
+    header = table.to_markdown().splitlines()[0]  # "training PFLOP" once, "training steps"
+    assert "| training PFLOP |" in header and "training training" not in header
+    assert "| training steps |" in header
 
 
 # ------------------------------------------------------------------ ablations and seeds

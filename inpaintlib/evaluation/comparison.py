@@ -460,11 +460,13 @@ class ComparisonTable:
                 f"</thead>\n<tbody>\n{body}</tbody>\n</table>")
 
     def to_markdown(self) -> str:
-        """A Markdown table (one header row: "group label"; a ``|`` inside a cell is escaped)."""
+        """A Markdown table (one header row: "group label", or the label alone where it starts with
+        its group, as "training PFLOP" under "training"; a ``|`` inside a cell is escaped)."""
         def line(cells) -> str:
             return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-        header = [self.index_name] + [f"{g} {label}".strip() for g, label in self.columns]
+        header = [self.index_name] + [label if label.startswith(g) else f"{g} {label}".strip()
+                                      for g, label in self.columns]
         rows = [line([name] + [self.text(v) for v in row]) for name, row in zip(self.index, self.cells)]
         return "\n".join([line(header), "|" + "---|" * len(header), *rows])
 
