@@ -149,14 +149,17 @@ bench: setup
 # GPU_NAMES limits it to some models; to finish a partly retrained set, list here the ones whose
 # shipped checkpoint is not yet at the budget and pass them (the checkpoints need not travel):
 #   make train-gpu GPU_NAMES="$$(.venv/bin/python -m inpaintlib train-all --pending --list)"
-# GPU_SHIP_TO: where the float16 checkpoints go instead of data/checkpoints (a folder that comes
-# back from a rented machine). PYTHON: the machine's python where there is no .venv.
+# GPU_PENDING=1 skips the models whose shipped checkpoint is already at the equal budget (then
+# only the GPU_BUDGET runs train, when every model is). GPU_SHIP_TO: where the float16 checkpoints
+# go instead of data/checkpoints (a folder that comes back from a rented machine). PYTHON: the
+# machine's python where there is no .venv.
 GPU_STOP_AFTER ?=
 GPU_BUDGET ?=
 GPU_NAMES ?=
+GPU_PENDING ?=
 GPU_SHIP_TO ?=
 train-gpu:
-	$${PYTHON:-$(PY)} -m inpaintlib train-all --device cuda $(GPU_NAMES) \
+	$${PYTHON:-$(PY)} -m inpaintlib train-all --device cuda $(GPU_NAMES) $(if $(GPU_PENDING),--pending,) \
 		$(if $(GPU_SHIP_TO),--ship-to $(GPU_SHIP_TO),) \
 		$(if $(GPU_STOP_AFTER),--stop-after $(GPU_STOP_AFTER),) $(if $(GPU_BUDGET),--gpu-budget $(GPU_BUDGET),)
 

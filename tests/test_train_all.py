@@ -145,3 +145,5 @@ def test_make_train_gpu_passes_names_ship_folder_and_stop_time():
         "-m", "inpaintlib", "train-all", "--device", "cuda", "deepfill_v1", "context_encoder_l2",
         "--ship-to", "/tmp/out/ship", "--stop-after", "8"]
     assert argv() == ["-m", "inpaintlib", "train-all", "--device", "cuda"]
+    assert argv("GPU_PENDING=1", "GPU_BUDGET=pconv") == [
+        "-m", "inpaintlib", "train-all", "--device", "cuda", "--pending", "--gpu-budget", "pconv"]
