@@ -275,6 +275,37 @@ def test_a_run_resumed_in_another_arithmetic_records_both(tmp_path):
     assert again.meta["precision"] == "fp32 + bf16"  # each arithmetic is named once
 
 
+
+def test_a_run_resumed_with_more_threads_records_both_and_sums_its_core_minutes(tmp_path, monkeypatch):
+    """A run cut on one thread and finished on two (a partial run that a later session gives both
+    cores): its checkpoint says ``"1 + 2"`` threads, and its core-minutes are each part's seconds
+    times that part's threads (30 s x 1 + 30 s x 2 = 1.5 min), not the whole run's seconds times
+    the last part's (2 min). Each step takes 30 s on a stand-in clock."""
+    import types
+
+    import inpaintlib.training.engine as T
+
+    clock = {"s": 0.0}
+
+    class ThirtySeconds(TinyRecipe):
+        def generator_loss(self, nets, images, masks):
+            clock["s"] += 30.0
+            return super().generator_loss(nets, images, masks)
+
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=lambda: clock["s"], time=time.time))
+    before = torch.get_num_threads()
+    kw = dict(profile="smoke", progress=False, out=tmp_path / "run.pt")
+    try:
+        cut = train(ThirtySeconds(), threads=1, steps=1, **kw)
+        done = train(ThirtySeconds(), threads=2, steps=2, resume=tmp_path / "run.pt", **kw)
+    finally:
+        torch.set_num_threads(before)
+    assert cut.meta["threads"] == 1 and cut.meta["train_seconds"] >= 30.0
+    assert done.meta["steps"] == 2 and done.meta["threads"] == "1 + 2" and done.meta["device"] == "cpu"
+    first, second = cut.meta["train_seconds"], done.meta["train_seconds"] - cut.meta["train_seconds"]
+    assert second >= 30.0
+    assert done.meta["core_minutes"] == pytest.approx((first + 2 * second) / 60, abs=0.01)
+
 def _cut_and_resume(recipe_cls, tmp_path, monkeypatch, steps: int, cut_at: int, **kw):
     """Train ``steps`` steps uninterrupted, then again cut by its deadline after ``cut_at`` steps and
     resumed from the cut's checkpoint: the two final checkpoints (every network, every optimiser)."""

@@ -535,8 +535,7 @@ def train(
     run.cost, run.workers, run.stream, run.plan = cost, workers if sizes_ahead is not None else 0, stream, plan
     run.flops_done = float((ckpt or {}).get("meta", {}).get("flops", 0.0))
     if ckpt is not None:  # a run resumed on another machine records both arithmetics and CPUs
-        run.precision = _joined(ckpt["meta"].get("precision"), precision)
-        run.cpu = _joined(ckpt["meta"].get("cpu"), run.cpu)
+        run.resumed_from(ckpt["meta"])
     total = schedule.total_steps
     bar = progress_bar(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
                desc=f"{recipe.model_name} [{profile}]", unit="step" if total else "s",
@@ -664,12 +663,33 @@ class _Run:
         self.recent_steps: list[float] = []
         self.cost, self.workers, self.stream, self.flops_done, self.plan = None, 0, None, 0.0, None
         self.cpu = cpu_name()
+        self.device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+        self.threads: int | str = torch.get_num_threads()
+        self.earlier_seconds = self.earlier_core_seconds = 0.0  # the parts before a resume
+
+    def resumed_from(self, earlier: dict) -> None:
+        """Continue the record of the run whose checkpoint ``earlier`` is (its meta): the arithmetics,
+        CPUs, devices and thread counts of all parts (``"fp32 + bf16"``, ``"1 + 2"``), and core-minutes
+        summed part by part, each at its own thread count (1 per second on a GPU)."""
+        self.precision = _joined(earlier.get("precision"), self.precision)
+        self.cpu = _joined(earlier.get("cpu"), self.cpu)
+        self.device = _joined(earlier.get("device"), self.device)
+        threads = _joined(None if earlier.get("threads") is None else str(earlier["threads"]), str(self.threads))
+        self.threads = self.threads if threads == str(self.threads) else threads
+        self.earlier_seconds = float(earlier.get("train_seconds", 0.0))
+        minutes = earlier.get("core_minutes")
+        self.earlier_core_seconds = self.earlier_seconds if minutes is None else 60.0 * float(minutes)
+
+    def core_minutes(self, seconds: float) -> float:
+        """Core-minutes of the whole run after ``seconds`` of training in all: this part's seconds
+        times its threads (1 on a GPU), plus what the earlier parts recorded."""
+        per_second = torch.get_num_threads() if self.dev.type == "cpu" else 1
+        return (self.earlier_core_seconds + (seconds - self.earlier_seconds) * per_second) / 60.0
 
     def meta(self, step: int, drawn: int, seconds: float, metrics, finished: bool) -> dict[str, Any]:
         s = dataclasses.asdict(self.settings)
         s["betas"] = list(s["betas"])
         s["resize_schedule"] = [list(x) for x in s["resize_schedule"]]
-        threads = torch.get_num_threads()
         crops = drawn * self.settings.batch_size * self.world
         return {
             "profile": self.profile,
@@ -677,15 +697,15 @@ class _Run:
             "steps": int(step),
             "finished": bool(finished),
             "image_size": self.settings.image_size,
-            "device": torch.cuda.get_device_name(self.dev) if self.dev.type == "cuda" else "cpu",
+            "device": self.device,
             "cpu": self.cpu,
-            "threads": threads,
+            "threads": self.threads,
             "precision": self.precision,
             "channels_last": bool(self.settings.channels_last),
             "world_size": self.world,
             "budget": repr(self.budget),
             "train_seconds": round(seconds, 2),
-            "core_minutes": round(seconds / 60 * (threads if self.dev.type == "cpu" else 1), 2),
+            "core_minutes": round(self.core_minutes(seconds), 2),
             "steps_per_s": round(step / seconds, 3) if seconds > 0 else None,
             "step_seconds": [round(t, 4) for t in self.recent_steps],  # the last (up to) 20 steps
             "batches_drawn": int(drawn),
