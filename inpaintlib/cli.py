@@ -148,6 +148,8 @@ def main(argv=None) -> int:
                    help="only the names whose shipped checkpoint does not yet record the budget")
     p.add_argument("--list", action="store_true",
                    help="print the names that would train (one line) and train nothing")
+    p.add_argument("--status", action="store_true",
+                   help="print where each run stands (shipped, finished, partial with hours left) and train nothing")
     p.add_argument("--seed", type=int, default=0,
                    help="another seed (1, 2): runs to <out>/<profile>-seed<N>, ships to seed<N>/ (the seed spread)")
     p = sub.add_parser("evaluate", help="metrics on the fixed test set beside the classical baselines")
@@ -247,9 +249,16 @@ def main(argv=None) -> int:
         with one_line_errors(args.path):
             print(export_vgg16_weights(args.path, upto=args.upto))
     elif args.command == "train-all":
-        from inpaintlib.training.train_all import pending, shipped_recipes, train_all
+        from inpaintlib.training.train_all import pending, run_progress, shipped_recipes, train_all
 
         _check_trainable([*args.names, *args.gpu_budget])
+        if args.status:
+            names = args.names or shipped_recipes()
+            if args.pending:
+                names = pending(names, args.profile, args.ship_to, seed=args.seed)
+            for name in names:
+                print(run_progress(name, args.profile, args.out, args.ship_to, seed=args.seed))
+            return 0
         if args.list:
             names = args.names or shipped_recipes()
             if args.pending:

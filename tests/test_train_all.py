@@ -128,6 +128,46 @@ def test_pending_only_trains_what_is_not_shipped_at_the_budget(tmp_path, capsys)
     assert pending(names, "smoke", tmp_path / "ship") == []
 
 
+
+def test_describe_partial_run_reports_steps_flops_and_hours_left():
+    """The progress line of a partial run: 0.25 PFLOP done at 25 GFLOP/s leaves 0.75e15 / 25e9 s
+    = 8.3 h; without a recorded rate, no forecast."""
+    from inpaintlib.training.train_all import describe_partial_run
+
+    meta = dict(steps=3481, step_plan_steps=6070, flops=0.25e15, flop_budget=1e15, precision="fp32",
+                threads="1 + 2", core_minutes=176.4, flops_per_s=25e9)
+    assert describe_partial_run(meta) == ("partial, 3,481 of 6,070 steps, 0.25 of 1 PFLOP (25 %), fp32 on "
+                                          "1 + 2 thread(s), 176 core-min; about 8.3 h left at its average "
+                                          "25.0 GFLOP/s")
+    assert describe_partial_run({**meta, "flops_per_s": None}).endswith("176 core-min")
+
+
+def test_status_says_where_each_run_stands(tmp_path, capsys):
+    """``train-all --status``: not started, partial (a run stopped before its end), finished but not
+    shipped, shipped at the budget; it trains nothing."""
+    from inpaintlib.cli import main
+    from inpaintlib.registry import recipe_for
+    from inpaintlib.training.engine import train
+    from inpaintlib.training.train_all import run_progress, train_all
+
+    runs, ship = tmp_path / "runs", tmp_path / "ship"
+    kw = dict(profile="smoke", out=runs, ship_to=ship)
+    assert run_progress("fill_refiner", **kw) == "fill_refiner: not started"
+    train(recipe_for("fill_refiner"), profile="smoke", out=runs / "smoke" / "fill_refiner.pt", deadline=0.0,
+          progress=False, evaluate=False)  # stopped before its first step
+    assert run_progress("fill_refiner", **kw).startswith("fill_refiner: partial, 0 steps, ")
+    train(recipe_for("fill_refiner"), profile="smoke", out=runs / "smoke" / "fill_refiner.pt", steps=2,
+          resume=runs / "smoke" / "fill_refiner.pt", progress=False, evaluate=False)
+    assert run_progress("fill_refiner", **kw) == (
+        "fill_refiner: finished, not shipped (run the same train-all command to ship it)")
+    assert train_all(["fill_refiner"], steps=2, progress=False, **kw) == {"fill_refiner": "skipped (finished before)"}
+    assert run_progress("fill_refiner", **kw) == "fill_refiner: shipped at the budget"
+    assert run_progress("fill_refiner", "equal", runs, ship) == "fill_refiner: not started"  # not at 1 PFLOP
+    assert main(["train-all", "fill_refiner", "fill_refiner_guided", "--profile", "smoke", "--status",
+                 "--out", str(runs), "--ship-to", str(ship)]) == 0
+    assert capsys.readouterr().out == "fill_refiner: shipped at the budget\nfill_refiner_guided: not started\n"
+    assert not (ship / "fill_refiner_guided.pt").exists()  # --status trained nothing
+
 def test_make_train_gpu_passes_names_ship_folder_and_stop_time():
     """The one GPU command: ``make train-gpu`` with the machine's python (``PYTHON``), the names
     to train, a folder that comes back from a rented machine and a stop time, as ``train-all``

@@ -21,6 +21,9 @@ Defined in Chapter 0 (Foundations)::
   finishes a partly retrained set on any machine. ``train-all --pending --list`` prints them
   without training: on a GPU machine, where the shipped checkpoints do not travel, pass that list
   (``make train-gpu GPU_NAMES="..."``).
+* **Where each run stands** (:func:`run_progress`, ``train-all --status``): shipped at the budget,
+  finished but not shipped, partial (its steps and FLOPs so far, and the hours left at the rate
+  it has averaged), or not started; for a run that takes more than one session on a CPU.
 * **Resumable**: the resumable checkpoint of each run is ``<out>/<profile>/<name>.pt``. A finished
   run is skipped; an unfinished one continues where it stopped, bit-identically.
   ``stop_after`` ends the command after that many minutes (saving the run in progress), so that a
@@ -78,6 +81,51 @@ def pending(names=None, profile: str = "equal", ship_to: str | Path | None = Non
         if not (path.is_file() and at_budget(read_checkpoint(path)["meta"], profile)):
             todo.append(name)
     return todo
+
+
+def run_progress(name: str, profile: str = "equal", out: str | Path = "runs", ship_to: str | Path | None = None,
+                 seed: int = 0) -> str:
+    """Where the run ``name`` of ``profile`` stands, in one line: what ``train-all --status`` prints.
+
+    Defined in Chapter 0 (Foundations). ``out`` and ``ship_to`` as for :func:`train_all`. A
+    partial run (the resumable checkpoint of a stopped ``--stop-after`` command) reports its steps
+    of the plan, its FLOPs of the budget, its arithmetic and threads, and the hours left at the
+    rate it has averaged so far (the FLOPs left over its FLOPs per second of training): a forecast
+    for this machine only if the run so far trained on one like it.
+    """
+    from inpaintlib.registry import checkpoint_dir
+
+    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
+    run_dir = Path(out) / (f"{profile}-seed{seed}" if seed else profile)
+    if seed:
+        ship_to = ship_to / f"seed{seed}"
+    shipped, resumable = ship_to / f"{name}.pt", run_dir / f"{name}.pt"
+    if shipped.is_file() and at_budget(read_checkpoint(shipped)["meta"], profile):
+        return f"{name}: shipped at the budget"
+    if not resumable.is_file():
+        return f"{name}: not started"
+    meta = read_checkpoint(resumable)["meta"]
+    if meta.get("finished"):
+        return f"{name}: finished, not shipped (run the same train-all command to ship it)"
+    return f"{name}: {describe_partial_run(meta)}"
+
+
+def describe_partial_run(meta: dict) -> str:
+    """A partial run's progress from its checkpoint's ``meta`` (:func:`run_progress`), e.g.
+    ``"partial, 2,437 of 6,070 steps, 0.16 of 1 PFLOP (16 %), fp32 on 1 thread(s), 126 core-min;
+    about 11.3 h left at its average 19.5 GFLOP/s"``."""
+    flops, budget = float(meta.get("flops") or 0.0), meta.get("flop_budget")
+    steps, plan = int(meta.get("steps", 0)), meta.get("step_plan_steps")
+    parts = [f"partial, {steps:,} of {plan:,} steps" if plan else f"partial, {steps:,} steps"]
+    if budget:
+        parts.append(f"{flops / 1e15:.2f} of {budget / 1e15:g} PFLOP ({100 * flops / budget:.0f} %)")
+    parts.append(f"{meta.get('precision', '?')} on {meta.get('threads', '?')} thread(s)")
+    text = ", ".join(parts) + f", {float(meta.get('core_minutes') or 0):.0f} core-min"
+    rate = meta.get("flops_per_s")
+    if budget and rate:
+        hours = max(budget - flops, 0.0) / rate / 3600
+        text += f"; about {hours:.1f} h left at its average {rate / 1e9:.1f} GFLOP/s"
+    return text
 
 
 def _run(name: str, profile: str, out: Path, ship_to: Path, deadline, device, progress, overrides) -> str:
