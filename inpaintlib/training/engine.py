@@ -534,7 +534,7 @@ def train(
     run = _Run(recipe, settings, profile, dev, precision, t0, seed, data, world, budget)
     run.cost, run.workers, run.stream, run.plan = cost, workers if sizes_ahead is not None else 0, stream, plan
     run.flops_done = float((ckpt or {}).get("meta", {}).get("flops", 0.0))
-    if ckpt is not None:  # a run resumed on another machine records both arithmetics and CPUs
+    if ckpt is not None:  # a resumed run records every part: arithmetics, CPUs, devices, threads
         run.resumed_from(ckpt["meta"])
     total = schedule.total_steps
     bar = progress_bar(total=total if total else round(60 * budget.minutes), initial=step if total else int(seconds),
