@@ -66,15 +66,23 @@ def at_budget(meta: dict, profile: str = "equal") -> bool:
     return budget is None or within_budget(meta.get("flops"), budget)
 
 
+def _folders(profile: str, out: str | Path, ship_to: str | Path | None, seed: int) -> tuple[Path, Path]:
+    """Where the runs of ``profile`` and ``seed`` are resumed from and shipped to:
+    ``<out>/<profile>/`` and ``ship_to`` (default ``data/checkpoints``), or for another seed
+    ``<out>/<profile>-seed<N>/`` and ``ship_to/seed<N>/``."""
+    from inpaintlib.registry import checkpoint_dir
+
+    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
+    if not seed:
+        return Path(out) / profile, ship_to
+    return Path(out) / f"{profile}-seed{seed}", ship_to / f"seed{seed}"
+
+
 def pending(names=None, profile: str = "equal", ship_to: str | Path | None = None, seed: int = 0) -> list[str]:
     """The ``names`` (default: :func:`shipped_recipes`) whose checkpoint in ``ship_to`` (default
     ``data/checkpoints``; its ``seed<N>/`` folder for another seed) is missing or not
     :func:`at_budget`: what ``train-all --pending`` trains."""
-    from inpaintlib.registry import checkpoint_dir
-
-    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
-    if seed:
-        ship_to = ship_to / f"seed{seed}"
+    _, ship_to = _folders(profile, "runs", ship_to, seed)
     todo = []
     for name in names or shipped_recipes():
         path = ship_to / f"{name}.pt"
@@ -93,12 +101,7 @@ def run_progress(name: str, profile: str = "equal", out: str | Path = "runs", sh
     rate it has averaged so far (the FLOPs left over its FLOPs per second of training): a forecast
     for this machine only if the run so far trained on one like it.
     """
-    from inpaintlib.registry import checkpoint_dir
-
-    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
-    run_dir = Path(out) / (f"{profile}-seed{seed}" if seed else profile)
-    if seed:
-        ship_to = ship_to / f"seed{seed}"
+    run_dir, ship_to = _folders(profile, out, ship_to, seed)
     shipped, resumable = ship_to / f"{name}.pt", run_dir / f"{name}.pt"
     if shipped.is_file() and at_budget(read_checkpoint(shipped)["meta"], profile):
         return f"{name}: shipped at the budget"
@@ -165,16 +168,13 @@ def train_all(names=None, device: str | None = None, out: str | Path = "runs", s
     names whose shipped checkpoint is already at the budget (:func:`pending`), as ``"skipped
     (shipped at the budget)"``.
     """
-    from inpaintlib.registry import checkpoint_dir
-
     names = list(names or shipped_recipes())
     out = Path(out)
-    ship_to = Path(ship_to) if ship_to is not None else checkpoint_dir()
     deadline = time.time() + 60 * stop_after if stop_after else None
     status: dict[str, str] = {}
-    run_dir = out / (f"{profile}-seed{seed}" if seed else profile)
+    run_dir, ship_to = _folders(profile, out, ship_to, seed)
     if seed:
-        ship_to, overrides = ship_to / f"seed{seed}", {**overrides, "seed": seed}
+        overrides = {**overrides, "seed": seed}
     todo = pending(names, profile, ship_to) if pending_only else names
     for name in names:
         if name not in todo:
